@@ -1,0 +1,128 @@
+import { Conv2dProgram, packConvWeights } from '../kernels/conv2d';
+import { FullyConnectedProgram, packFcWeights } from '../kernels/fully-connected';
+import { globalPool, PoolProgram } from '../kernels/pool';
+import { SoftmaxProgram } from '../kernels/softmax';
+import { destroyBuffer, uploadBuffer } from '../runtime/buffers';
+import type { Gpu } from '../runtime/device';
+import { nhwc4Bytes, packScaleBias, type Shape4 } from '../runtime/layout';
+import type { GraphSpec, Step } from '../runtime/scheduler';
+import { INPUT, LOGITS, type LayerOp } from './resnet';
+import type { TensorMap } from './tensors';
+
+export const PROBABILITIES = 'probabilities';
+
+/** Weights on the GPU in the kernels' layouts, keyed `${layer}.weight`, `${layer}.scaleBias`, `${layer}.bias`. */
+export class GpuWeights {
+  readonly buffers = new Map<string, GPUBuffer>();
+  /** Bound where a kernel's optional input is absent (bindings cannot be left empty). */
+  readonly placeholder: GPUBuffer;
+  bytes = 0;
+
+  constructor(
+    private readonly gpu: Gpu,
+    ops: LayerOp[],
+    tensors: TensorMap,
+  ) {
+    const put = (name: string, data: Float32Array): void => {
+      this.buffers.set(name, uploadBuffer(gpu, data, name));
+      this.bytes += data.byteLength;
+    };
+    for (const op of ops) {
+      if (op.op === 'conv') {
+        const w = tensors.get(`${op.name}.weight`)!;
+        put(`${op.name}.weight`, packConvWeights(w.data, w.shape));
+        put(`${op.name}.scaleBias`, packScaleBias(tensors.get(`${op.name}.scale`)!.data, tensors.get(`${op.name}.bias`)!.data));
+      } else if (op.op === 'linear') {
+        const w = tensors.get(`${op.name}.weight`)!;
+        put(`${op.name}.weight`, packFcWeights(w.data, w.shape));
+        put(`${op.name}.bias`, tensors.get(`${op.name}.bias`)!.data);
+      }
+    }
+    this.placeholder = uploadBuffer(gpu, new Float32Array(4), 'placeholder');
+  }
+
+  get(name: string): GPUBuffer {
+    const b = this.buffers.get(name);
+    if (!b) throw new Error(`no GPU weights for ${name}`);
+    return b;
+  }
+
+  destroy(): void {
+    for (const b of [...this.buffers.values(), this.placeholder]) destroyBuffer(this.gpu, b);
+    this.buffers.clear();
+  }
+}
+
+/**
+ * Compile layer ops for one input shape: each op becomes one kernel dispatch with its shapes in
+ * uniforms. Ends with a softmax over the logits, run always (it is tiny) and read back on request.
+ */
+export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights): GraphSpec {
+  const shapes = new Map<string, Shape4>([[INPUT, input]]);
+  const tensorBytes = new Map<string, number>([[INPUT, nhwc4Bytes(input)]]);
+  const steps: Step[] = [];
+  const shapeOf = (t: string): Shape4 => shapes.get(t)!;
+  for (const op of ops) {
+    const x = shapeOf(op.input);
+    let program;
+    let inputs: (string | GPUBuffer)[];
+    let out: Shape4;
+    switch (op.op) {
+      case 'conv': {
+        const p = op.pad;
+        program = new Conv2dProgram(x, {
+          outChannels: op.outChannels,
+          kernelH: op.kernel,
+          kernelW: op.kernel,
+          strideH: op.stride,
+          strideW: op.stride,
+          pads: [p, p, p, p],
+          dilationH: 1,
+          dilationW: 1,
+          relu: op.relu,
+          residual: op.residual !== undefined,
+        });
+        inputs = [op.input, weights.get(`${op.name}.weight`), weights.get(`${op.name}.scaleBias`), op.residual ?? weights.placeholder];
+        out = program.output;
+        break;
+      }
+      case 'maxpool':
+      case 'avgpool': {
+        const p = op.pad;
+        program = new PoolProgram(x, {
+          kind: op.op === 'maxpool' ? 'max' : 'avg',
+          kernelH: op.kernel,
+          kernelW: op.kernel,
+          strideH: op.stride,
+          strideW: op.stride,
+          pads: [p, p, p, p],
+          ceilMode: false,
+          countIncludePad: true,
+        });
+        inputs = [op.input];
+        out = program.output;
+        break;
+      }
+      case 'globalavgpool':
+        program = new PoolProgram(x, globalPool('avg', x));
+        inputs = [op.input];
+        out = program.output;
+        break;
+      case 'linear':
+        program = new FullyConnectedProgram(x.n, op.inFeatures, op.outFeatures);
+        inputs = [op.input, weights.get(`${op.name}.weight`), weights.get(`${op.name}.bias`)];
+        out = { n: x.n, h: 1, w: 1, c: op.outFeatures };
+        tensorBytes.set(op.output, program.outputBytes);
+        break;
+    }
+    shapes.set(op.output, out);
+    if (!tensorBytes.has(op.output)) tensorBytes.set(op.output, nhwc4Bytes(out));
+    steps.push({ label: op.name, program, inputs, output: op.output });
+  }
+  const logits = shapeOf(LOGITS);
+  const softmax = new SoftmaxProgram(logits.n, logits.c);
+  steps.push({ label: 'softmax', program: softmax, inputs: [LOGITS], output: PROBABILITIES });
+  tensorBytes.set(PROBABILITIES, softmax.outputBytes);
+  return { steps, tensorBytes, inputs: [INPUT], outputs: [LOGITS, PROBABILITIES] };
+}
+

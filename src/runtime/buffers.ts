@@ -1,0 +1,51 @@
+import type { Gpu } from './device';
+
+/** Create a GPU buffer and count it against `gpu.liveBuffers` / `gpu.liveBytes`. */
+export function createBuffer(gpu: Gpu, size: number, usage: GPUBufferUsageFlags, label?: string): GPUBuffer {
+  // WebGPU wants sizes in multiples of 4; an empty binding is invalid, so keep at least 16 bytes.
+  const padded = Math.max(16, Math.ceil(size / 16) * 16);
+  const buffer = gpu.device.createBuffer({ size: padded, usage, label });
+  gpu.liveBuffers++;
+  gpu.liveBytes += padded;
+  return buffer;
+}
+
+export function destroyBuffer(gpu: Gpu, buffer: GPUBuffer): void {
+  gpu.liveBuffers--;
+  gpu.liveBytes -= buffer.size;
+  buffer.destroy();
+}
+
+// A function, not a constant: in Node the GPU* globals exist only once ../node.ts has run.
+const storageUsage = (): GPUBufferUsageFlags => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+
+/** A storage buffer holding `data`. */
+export function uploadBuffer(gpu: Gpu, data: ArrayBufferView, label?: string): GPUBuffer {
+  const buffer = createBuffer(gpu, data.byteLength, storageUsage(), label);
+  gpu.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+  return buffer;
+}
+
+export function storageBuffer(gpu: Gpu, size: number, label?: string): GPUBuffer {
+  return createBuffer(gpu, size, storageUsage(), label);
+}
+
+export function uniformBuffer(gpu: Gpu, data: ArrayBuffer, label?: string): GPUBuffer {
+  const buffer = createBuffer(gpu, data.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label);
+  gpu.device.queue.writeBuffer(buffer, 0, data);
+  return buffer;
+}
+
+/** Copy `byteLength` bytes of `source` back to the CPU. */
+export async function readBuffer(gpu: Gpu, source: GPUBuffer, byteLength: number): Promise<Float32Array> {
+  const staging = createBuffer(gpu, byteLength, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'readback');
+  const encoder = gpu.device.createCommandEncoder();
+  encoder.copyBufferToBuffer(source, 0, staging, 0, Math.ceil(byteLength / 4) * 4);
+  gpu.device.queue.submit([encoder.finish()]);
+  try {
+    await staging.mapAsync(GPUMapMode.READ);
+    return new Float32Array(staging.getMappedRange(0, byteLength).slice(0));
+  } finally {
+    destroyBuffer(gpu, staging);
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Activation memory planning by liveness: a tensor lives from the step that writes it to the last
+ * step that reads it, and tensors whose lives do not overlap share a buffer ("slot"). Greedy
+ * best-fit in execution order; a slot grows to the largest tensor it ever holds.
+ */
+export interface MemoryPlan {
+  /** Slot index of each tensor. */
+  slotOf: Map<string, number>;
+  slotBytes: number[];
+  totalBytes: number;
+  /** What one buffer per tensor would have cost, for comparison. */
+  unplannedBytes: number;
+}
+
+export interface PlanStep {
+  inputs: string[];
+  output: string;
+}
+
+export function planMemory(steps: PlanStep[], tensorBytes: Map<string, number>, graphInputs: string[], graphOutputs: string[]): MemoryPlan {
+  const lastUse = new Map<string, number>();
+  steps.forEach((step, i) => step.inputs.forEach((t) => lastUse.set(t, i)));
+  for (const t of graphOutputs) lastUse.set(t, Infinity);
+
+  const slotOf = new Map<string, number>();
+  const slotBytes: number[] = [];
+  const free: number[] = [];
+  const bytes = (t: string): number => {
+    const b = tensorBytes.get(t);
+    if (b === undefined) throw new Error(`planner: no size for tensor ${t}`);
+    return b;
+  };
+  const allocate = (t: string): void => {
+    const need = bytes(t);
+    // Best fit among free slots big enough; else grow the largest free slot; else a new slot.
+    let pick = -1;
+    for (const s of free) if (slotBytes[s] >= need && (pick < 0 || slotBytes[s] < slotBytes[pick])) pick = s;
+    if (pick < 0) for (const s of free) if (pick < 0 || slotBytes[s] > slotBytes[pick]) pick = s;
+    if (pick < 0) {
+      pick = slotBytes.length;
+      slotBytes.push(0);
+    } else {
+      free.splice(free.indexOf(pick), 1);
+    }
+    slotBytes[pick] = Math.max(slotBytes[pick], need);
+    slotOf.set(t, pick);
+  };
+  const release = (t: string, i: number): void => {
+    if (lastUse.get(t) === i) free.push(slotOf.get(t)!);
+  };
+
+  for (const t of graphInputs) allocate(t);
+  for (const t of graphInputs) if (!lastUse.has(t)) free.push(slotOf.get(t)!);
+  steps.forEach((step, i) => {
+    // The output is allocated while the inputs are still held: kernels never run in place.
+    allocate(step.output);
+    for (const t of new Set(step.inputs)) release(t, i);
+    if (!lastUse.has(step.output)) free.push(slotOf.get(step.output)!);
+  });
+  const totalBytes = slotBytes.reduce((a, b) => a + b, 0);
+  let unplannedBytes = 0;
+  for (const t of slotOf.keys()) unplannedBytes += bytes(t);
+  return { slotOf, slotBytes, totalBytes, unplannedBytes };
+}

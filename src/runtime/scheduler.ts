@@ -1,0 +1,127 @@
+import { createBuffer, destroyBuffer, storageBuffer, uniformBuffer } from './buffers';
+import type { Gpu } from './device';
+import { GpuError } from './errors';
+import { getPipeline } from './pipelines';
+import { planMemory, type MemoryPlan } from './planner';
+import type { Program } from './program';
+
+/** One kernel dispatch in a graph: what it reads (activations by name, or weight buffers) and writes. */
+export interface Step {
+  label: string;
+  program: Program;
+  inputs: (string | GPUBuffer)[];
+  output: string;
+}
+
+export interface GraphSpec {
+  steps: Step[];
+  /** Byte size of every activation tensor (graph inputs included). */
+  tensorBytes: Map<string, number>;
+  inputs: string[];
+  outputs: string[];
+}
+
+/**
+ * A graph made ready to run: activation buffers placed by the memory planner, uniforms written,
+ * pipelines compiled and bind groups built, all once. An inference is then one command encoder
+ * holding one compute pass with every dispatch, plus a copy of the requested outputs.
+ */
+export class Schedule {
+  private constructor(
+    private readonly gpu: Gpu,
+    readonly spec: GraphSpec,
+    readonly memory: MemoryPlan,
+    private readonly slots: GPUBuffer[],
+    private readonly uniforms: GPUBuffer[],
+    private readonly pipelines: GPUComputePipeline[],
+    private readonly bindGroups: GPUBindGroup[],
+  ) {}
+
+  static async create(gpu: Gpu, spec: GraphSpec): Promise<Schedule> {
+    const memory = planMemory(
+      spec.steps.map((s) => ({ inputs: s.inputs.filter((i): i is string => typeof i === 'string'), output: s.output })),
+      spec.tensorBytes,
+      spec.inputs,
+      spec.outputs,
+    );
+    const slots = memory.slotBytes.map((bytes, i) => storageBuffer(gpu, bytes, `activations ${i}`));
+    const bufferOf = (t: string | GPUBuffer): GPUBuffer => (typeof t === 'string' ? slots[memory.slotOf.get(t)!] : t);
+    const uniforms = spec.steps.map((s) => uniformBuffer(gpu, s.program.uniforms, `${s.label} params`));
+    gpu.device.pushErrorScope('validation');
+    const pipelines = await Promise.all(spec.steps.map((s) => getPipeline(gpu, s.program)));
+    const bindGroups = spec.steps.map((step, i) =>
+      gpu.device.createBindGroup({
+        label: step.label,
+        layout: pipelines[i].getBindGroupLayout(0),
+        entries: [uniforms[i], ...step.inputs.map(bufferOf), bufferOf(step.output)].map((buffer, binding) => ({
+          binding,
+          resource: { buffer },
+        })),
+      }),
+    );
+    const error = await gpu.device.popErrorScope();
+    if (error) throw new GpuError(`building the inference schedule failed: ${error.message}`);
+    return new Schedule(gpu, spec, memory, slots, uniforms, pipelines, bindGroups);
+  }
+
+  bufferOf(tensor: string): GPUBuffer {
+    const slot = this.memory.slotOf.get(tensor);
+    if (slot === undefined) throw new Error(`schedule: unknown tensor ${tensor}`);
+    return this.slots[slot];
+  }
+
+  /** Record every dispatch; with `timestamps`, each step gets its own pass bracketed by two queries. */
+  encode(encoder: GPUCommandEncoder, timestamps?: GPUQuerySet): void {
+    if (!timestamps) {
+      const pass = encoder.beginComputePass();
+      this.spec.steps.forEach((_, i) => this.dispatch(pass, i));
+      pass.end();
+      return;
+    }
+    this.spec.steps.forEach((step, i) => {
+      const pass = encoder.beginComputePass({
+        label: step.label,
+        timestampWrites: { querySet: timestamps, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
+      });
+      this.dispatch(pass, i);
+      pass.end();
+    });
+  }
+
+  private dispatch(pass: GPUComputePassEncoder, i: number): void {
+    pass.setPipeline(this.pipelines[i]);
+    pass.setBindGroup(0, this.bindGroups[i]);
+    pass.dispatchWorkgroups(...this.spec.steps[i].program.workgroups);
+  }
+
+  /** Write the graph inputs, run every step, and read back only `outputs`. */
+  async run(inputs: Record<string, ArrayBufferView>, outputs: string[]): Promise<Record<string, Float32Array>> {
+    const { device } = this.gpu;
+    for (const [name, data] of Object.entries(inputs)) {
+      device.queue.writeBuffer(this.bufferOf(name), 0, data.buffer, data.byteOffset, data.byteLength);
+    }
+    const sizes = outputs.map((t) => this.spec.tensorBytes.get(t)!);
+    const offsets = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + Math.ceil(b / 4) * 4, 0));
+    const total = offsets.length ? offsets[offsets.length - 1] + sizes[sizes.length - 1] : 0;
+    const staging = createBuffer(this.gpu, total, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'readback');
+    try {
+      const encoder = device.createCommandEncoder();
+      this.encode(encoder);
+      outputs.forEach((t, i) => encoder.copyBufferToBuffer(this.bufferOf(t), 0, staging, offsets[i], Math.ceil(sizes[i] / 4) * 4));
+      device.queue.submit([encoder.finish()]);
+      await staging.mapAsync(GPUMapMode.READ);
+      const result: Record<string, Float32Array> = {};
+      outputs.forEach((t, i) => (result[t] = new Float32Array(staging.getMappedRange(offsets[i], Math.ceil(sizes[i] / 4) * 4).slice(0))));
+      staging.unmap();
+      return result;
+    } finally {
+      destroyBuffer(this.gpu, staging);
+    }
+  }
+
+  destroy(): void {
+    for (const b of [...this.slots, ...this.uniforms]) destroyBuffer(this.gpu, b);
+    this.slots.length = 0;
+    this.uniforms.length = 0;
+  }
+}
