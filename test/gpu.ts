@@ -1,0 +1,37 @@
+import { uploadBuffer } from '../src/runtime/buffers';
+import type { Gpu } from '../src/runtime/device';
+import type { Program } from '../src/runtime/program';
+import { Schedule } from '../src/runtime/scheduler';
+import { createNodeGpu } from '../src/node';
+
+let shared: Promise<Gpu> | undefined;
+/** One Dawn device for the whole test file. */
+export const testGpu = (): Promise<Gpu> => (shared ??= createNodeGpu());
+
+/**
+ * Run one program as a one-step graph. `inputs` are bound in order after the uniforms: activation
+ * arrays are written into planned buffers (as the model's inputs are), weights are uploaded as
+ * their own buffers, exactly as the model does. Returns the output's bytes as float32.
+ */
+export async function runKernel(gpu: Gpu, program: Program, inputs: { activation?: Float32Array; weight?: Float32Array }[], outputBytes: number): Promise<Float32Array> {
+  const tensorBytes = new Map<string, number>([['out', outputBytes]]);
+  const feeds: Record<string, Float32Array> = {};
+  const weights: GPUBuffer[] = [];
+  const bound = inputs.map((input, i) => {
+    if (input.activation) {
+      tensorBytes.set(`in${i}`, input.activation.byteLength);
+      feeds[`in${i}`] = input.activation;
+      return `in${i}`;
+    }
+    const buffer = uploadBuffer(gpu, input.weight!);
+    weights.push(buffer);
+    return buffer;
+  });
+  const schedule = await Schedule.create(gpu, { steps: [{ label: program.name, program, inputs: bound, output: 'out' }], tensorBytes, inputs: Object.keys(feeds), outputs: ['out'] });
+  try {
+    return (await schedule.run(feeds, ['out'])).out;
+  } finally {
+    schedule.destroy();
+    for (const b of weights) b.destroy();
+  }
+}
