@@ -1,4 +1,4 @@
-import { uploadBuffer } from '../src/runtime/buffers';
+import { destroyBuffer, uploadBuffer } from '../src/runtime/buffers';
 import type { Gpu } from '../src/runtime/device';
 import type { Program } from '../src/runtime/program';
 import { Schedule } from '../src/runtime/scheduler';
@@ -32,6 +32,6 @@ export async function runKernel(gpu: Gpu, program: Program, inputs: { activation
     return (await schedule.run(feeds, ['out'])).out;
   } finally {
     schedule.destroy();
-    for (const b of weights) b.destroy();
+    for (const b of weights) destroyBuffer(gpu, b);
   }
 }
