@@ -2,6 +2,9 @@
 export { createGpu, describeAdapter, type Gpu, type AdapterSummary, type GpuOptions } from './runtime/device';
 export { ResnetWebGpuError, WebGpuUnavailableError, WeightsError, InputError, GpuError } from './runtime/errors';
 export { ResNetModel, type RunOptions, type MemoryReport } from './model/model';
+export { IMAGENET_PREPROCESS, type RgbaImage } from './model/images';
+export type { PreprocessConfig } from './kernels/preprocess';
+export { profileSchedule, canProfile, type StepTiming } from './runtime/profiler';
 export { ARCHITECTURES, resnetConfig, describeResNet, type ResNetConfig, type LayerOp } from './model/resnet';
 export { openWeights, type ReadFile, type WeightOptions } from './model/load';
 export { parseSafetensors } from './model/safetensors';

@@ -3,6 +3,7 @@ import { InputError, ResnetWebGpuError, WeightsError } from '../runtime/errors';
 import { nchwToNhwc4, type Shape4 } from '../runtime/layout';
 import { Schedule } from '../runtime/scheduler';
 import { buildGraph, GpuWeights, PROBABILITIES } from './graph';
+import { checkImage, IMAGENET_PREPROCESS, preprocessImages, type RgbaImage } from './images';
 import { describeResNet, expectedTensors, INPUT, LOGITS, type LayerOp, type ResNetConfig } from './resnet';
 import { parameterCount, type ModelMeta, type PreparedWeights } from './tensors';
 
@@ -66,14 +67,50 @@ export class ResNetModel {
 
   /** Run on an input already in the GPU layout (NHWC, channels padded to 4). */
   runNhwc4(input: Float32Array, shape: Shape4, options: RunOptions = {}): Promise<Float32Array> {
-    const job = this.queue.then(async () => {
-      this.assertAlive();
+    return this.enqueue(async () => {
       const schedule = await this.scheduleFor(shape);
-      const output = options.output === 'probabilities' ? PROBABILITIES : LOGITS;
+      const output = this.outputName(options);
       return (await schedule.run({ [INPUT]: input }, [output]))[output];
     });
-    this.queue = job.catch(() => undefined);
-    return job;
+  }
+
+  /** Run jobs one after another: they share the schedule's buffers. */
+  private enqueue<T>(job: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(() => {
+      this.assertAlive();
+      return job();
+    });
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  private outputName(options: RunOptions): string {
+    return options.output === 'probabilities' ? PROBABILITIES : LOGITS;
+  }
+
+  /**
+   * Classify decoded images: each is preprocessed on the GPU as the model's config says (ImageNet's
+   * transform when it says nothing) and the batch runs in one submit. Returns `[N, classes]`.
+   */
+  runImages(images: RgbaImage[], options: RunOptions = {}): Promise<Float32Array> {
+    if (!Array.isArray(images) || images.length === 0) return Promise.reject(new InputError('runImages needs at least one image'));
+    try {
+      images.forEach(checkImage);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (this.config.inputChannels !== 3) return Promise.reject(new InputError(`image input needs a 3-channel model; ${this.config.arch} takes ${this.config.inputChannels}`));
+    const pre = this.meta.preprocess ?? IMAGENET_PREPROCESS;
+    return this.enqueue(async () => {
+      const schedule = await this.scheduleFor({ n: images.length, h: pre.cropH, w: pre.cropW, c: 3 });
+      const prep = await preprocessImages(this.gpu, images, pre, schedule.bufferOf(INPUT));
+      try {
+        const output = this.outputName(options);
+        return (await schedule.run({}, [output], prep.encode))[output];
+      } finally {
+        prep.destroy();
+      }
+    });
   }
 
   memory(): MemoryReport {

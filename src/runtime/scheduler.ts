@@ -94,8 +94,11 @@ export class Schedule {
     pass.dispatchWorkgroups(...this.spec.steps[i].program.workgroups);
   }
 
-  /** Write the graph inputs, run every step, and read back only `outputs`. */
-  async run(inputs: Record<string, ArrayBufferView>, outputs: string[]): Promise<Record<string, Float32Array>> {
+  /**
+   * Write the graph inputs, run every step, and read back only `outputs`. `before` may record
+   * passes that fill the inputs on the GPU instead (image preprocessing), in the same submit.
+   */
+  async run(inputs: Record<string, ArrayBufferView>, outputs: string[], before?: (encoder: GPUCommandEncoder) => void): Promise<Record<string, Float32Array>> {
     const { device } = this.gpu;
     for (const [name, data] of Object.entries(inputs)) {
       device.queue.writeBuffer(this.bufferOf(name), 0, data.buffer, data.byteOffset, data.byteLength);
@@ -106,6 +109,7 @@ export class Schedule {
     const staging = createBuffer(this.gpu, total, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'readback');
     try {
       const encoder = device.createCommandEncoder();
+      before?.(encoder);
       this.encode(encoder);
       outputs.forEach((t, i) => encoder.copyBufferToBuffer(this.bufferOf(t), 0, staging, offsets[i], Math.ceil(sizes[i] / 4) * 4));
       device.queue.submit([encoder.finish()]);
