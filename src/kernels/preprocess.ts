@@ -11,6 +11,8 @@ export interface PreprocessConfig {
   grayscale: boolean;
 }
 
+const roundHalfEven = (v: number): number => (Number.isInteger(v - 0.5) && Math.floor(v) % 2 === 0 ? Math.floor(v) : Math.round(v));
+
 /** Inputs: the image as RGBA8 (one u32 per pixel). Writes image `index` of an NHWC vec4 batch. */
 export class PreprocessProgram implements Program {
   readonly name = 'preprocess';
@@ -21,12 +23,12 @@ export class PreprocessProgram implements Program {
   readonly flops = 0;
 
   constructor(srcW: number, srcH: number, index: number, cfg: PreprocessConfig) {
-    const scale = cfg.resize / Math.min(srcW, srcH);
-    const resizedW = Math.round(srcW * scale);
-    const resizedH = Math.round(srcH * scale);
-    // torchvision's CenterCrop offsets, in resized pixels.
-    const offsetX = Math.round((resizedW - cfg.cropW) / 2);
-    const offsetY = Math.round((resizedH - cfg.cropH) / 2);
+    // torchvision's Resize(int): the longer side is int(resize * long / short), truncated.
+    const longer = Math.floor((cfg.resize * Math.max(srcW, srcH)) / Math.min(srcW, srcH));
+    const [resizedW, resizedH] = srcW <= srcH ? [cfg.resize, longer] : [longer, cfg.resize];
+    // torchvision's CenterCrop offsets, in resized pixels: Python's round, halves to even.
+    const offsetX = roundHalfEven((resizedW - cfg.cropW) / 2);
+    const offsetY = roundHalfEven((resizedH - cfg.cropH) / 2);
     this.constants = { GRAYSCALE: Number(cfg.grayscale) };
     this.uniforms = packUniforms(
       [srcW, srcH, cfg.cropW, cfg.cropH, index, 0, 0, 0],
