@@ -32,7 +32,14 @@ export async function openWeights(file: string, read: ReadFile, options: WeightO
     } catch (e) {
       throw new WeightsError(file, `not valid JSON (${(e as Error).message})`);
     }
-    return readShards(json, file, read);
+    const prepared = await readShards(json, file, read);
+    // A shard index records its architecture; an override can only confirm it, never change it.
+    for (const key of ['arch', 'variant'] as const) {
+      if (options[key] !== undefined && options[key] !== prepared.config[key]) {
+        throw new WeightsError(file, `--${key} ${options[key]} was asked for, but the index holds ${prepared.config.arch} ${prepared.config.variant} weights`);
+      }
+    }
+    return prepared;
   }
   throw new WeightsError(file, 'unsupported weights format: expected a .safetensors file or a resnet-webgpu shard index (.json)');
 }
