@@ -124,7 +124,7 @@ describe('shards', () => {
     expect(e.message).toContain(`shard is ${BOUND - 1} bytes`);
   });
 
-  test('an index is checked: tensors inside the shards, and complete for its architecture', async () => {
+  test('an index is checked: tensors inside the shards, exactly those of its architecture', async () => {
     const outside: ShardIndex = structuredClone(index);
     outside.tensors['fc.bias'].offset = BOUND * index.shards.length;
     let e = await weightsError(readWeightsFile(writeShardDir('outside', outside, files)));
@@ -136,6 +136,11 @@ describe('shards', () => {
     const buffersBefore = gpu.liveBuffers;
     e = await weightsError(ResNetModel.load(gpu, await readWeightsFile(writeShardDir('incomplete', incomplete, files)), 'model.json'));
     expect(e).toMatchObject({ file: 'model.json', tensor: 'layer4.1.conv2.scale' });
+
+    const extra: ShardIndex = structuredClone(index);
+    extra.tensors['layer4.2.conv1.scale'] = extra.tensors['layer4.1.conv1.scale'];
+    e = await weightsError(ResNetModel.load(gpu, await readWeightsFile(writeShardDir('extra', extra, files)), 'model.json'));
+    expect(e).toMatchObject({ file: 'model.json', tensor: 'layer4.2.conv1.scale' });
     expect(gpu.liveBuffers).toBe(buffersBefore);
   });
 

@@ -47,11 +47,15 @@ export class ResNetModel {
 
   static async load(gpu: Gpu, prepared: PreparedWeights, source = 'weights'): Promise<ResNetModel> {
     const ops = describeResNet(prepared.config);
-    for (const [name, shape] of expectedTensors(ops)) {
+    const expected = expectedTensors(ops);
+    for (const [name, shape] of expected) {
       const t = prepared.tensors.get(name);
       if (!t) throw new WeightsError(source, `missing (expected shape [${shape}])`, name);
       if (t.shape.join() !== shape.join()) throw new WeightsError(source, `expected shape [${shape}], got [${t.shape}]`, name);
     }
+    // As for safetensors: a tensor the architecture does not read means the weights are for another model.
+    const unexpected = [...prepared.tensors.keys()].find((name) => !expected.has(name));
+    if (unexpected) throw new WeightsError(source, `unexpected tensor for ${prepared.config.arch}`, unexpected);
     const model = new ResNetModel(gpu, prepared.config, prepared.meta, new GpuWeights(gpu, ops, prepared.tensors), ops, parameterCount(prepared.tensors));
     // Building the first schedule compiles every pipeline the model uses (all in parallel).
     const crop = prepared.meta.preprocess;
