@@ -22,7 +22,7 @@ Writes into --out (default .cache/default-model):
   train-log.json      command, seed, epochs, hyper-parameters, mean/std, per-epoch test accuracy,
                       wall time, final test accuracy
 Use --bench-batches N to time N training batches and exit (to size --epochs).
-Run with Debian's /usr/bin/python3 (torch + torchvision).
+Run with Debian's /usr/bin/python3 (torch + torchvision). Sets OMP_WAIT_POLICY=PASSIVE unless already set.
 """
 import argparse
 import json
@@ -32,10 +32,15 @@ import shlex
 import sys
 import time
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-import torchvision
+# Must be set before torch (libgomp) loads. With the default spin-waiting, each of the 2 OpenMP threads
+# burns its CPU share at barriers whenever the other is preempted; on a busy, shared 2-core machine
+# (training runs under `nice`) that made steps 3-10x slower. Passive waiting costs little when idle.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+import torchvision  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fashion_mnist_samples import LABELS, load_split  # noqa: E402
@@ -75,7 +80,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=None, help="directory with the idx-ubyte(.gz) files (default: Debian's)")
     ap.add_argument("--out", default=".cache/default-model")
-    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=0.1, help="peak learning rate of the one-cycle schedule")
     ap.add_argument("--momentum", type=float, default=0.9)
@@ -120,7 +125,7 @@ def main():
         "optimizer": "SGD nesterov", "lr_peak": a.lr, "momentum": a.momentum, "weight_decay": a.weight_decay,
         "schedule": f"OneCycleLR pct_start={a.pct_start} div_factor=10 final_div_factor=100",
         "label_smoothing": a.label_smoothing, "augmentation": f"random crop 28 from zero-pad {a.pad}, horizontal flip p=0.5",
-        "threads": a.threads, "arch": "torchvision.models.resnet18(num_classes=10), unchanged",
+        "threads": a.threads, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "arch": "torchvision.models.resnet18(num_classes=10), unchanged",
         "torch": torch.__version__, "torchvision": torchvision.__version__, "python": platform.python_version(),
         "input": {"size": [28, 28], "channels": "grayscale replicated to 3", "mean": mean, "std": std,
                   "preprocessing": "resize shorter side to 28, centre crop 28x28, grayscale -> 3 channels, "
