@@ -1,0 +1,310 @@
+// `npm run bench`: the same seeded ResNet in our library and its peers, each in a fresh headless
+// Chromium, on the same input. Checks the engines agree, then reports times and memory.
+import { execFileSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { basename, join, relative, sep } from 'node:path';
+import { parseArgs } from 'node:util';
+import { chromium } from '@playwright/test';
+import { createServer } from 'vite';
+import playwrightConfig from '../playwright.config';
+import { argmaxRows, compare, ROOT, torchReference } from '../test/fixtures';
+import type { StepTiming } from '../src/index';
+import { ENGINES, type EngineName, type PageRequest, type PageResult } from './engine';
+
+export interface BenchOptions {
+  model: 'resnet18' | 'resnet50';
+  engines: EngineName[];
+  runs: number;
+  warmup: number;
+  batch: number;
+  size: number;
+  profile: boolean;
+  /** Seconds one engine (load, warm-ups, runs) may take before it counts as failed. */
+  timeout: number;
+}
+
+// SwiftShader takes ~30 s per ResNet-50 image in the slowest peers: few runs keep every engine's
+// share (first result + warm-up + runs) to a few minutes.
+export const DEFAULTS: BenchOptions = { model: 'resnet50', engines: [...ENGINES], runs: 3, warmup: 1, batch: 1, size: 224, profile: false, timeout: 600 };
+
+export interface EngineReport {
+  description: string;
+  firstResultMs: number;
+  medianMs: number;
+  minMs: number;
+  maxMs: number;
+  runsMs: number[];
+  peakMemoryBytes: number;
+  peakMemoryMeasure: string;
+  gpuBufferPeakBytes: number;
+  pageMemoryBytes?: number;
+  top1: number[];
+  maxAbsDiffVsTorch: number;
+  maxAbsDiffVsOurs?: number;
+  /** ours ÷ this engine: below 1 means ours is faster (or smaller). */
+  oursOver?: { firstResult: number; median: number; peakMemory: number };
+}
+
+export interface BenchReport {
+  options: BenchOptions;
+  adapter: string;
+  browser: string;
+  threads: number;
+  torchTop1: number[];
+  engines: Partial<Record<EngineName, EngineReport>>;
+  /** Engines that threw or timed out, with the message. */
+  failures: Partial<Record<EngineName, string>>;
+  profile?: StepTiming[];
+}
+
+const PYTHON = '/usr/bin/python3'; // Debian's, with torch and onnx
+const EXTRA_FLAGS = ['--enable-blink-features=ForceEagerMeasureMemory']; // measureUserAgentSpecificMemory answers at once, not at the next GC
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** The seeded torchvision model, its input and PyTorch's logits, plus the ONNX and TF.js exports of it. */
+function fixtures(options: BenchOptions) {
+  const ref = torchReference({ arch: options.model, classes: 1000, batch: options.batch, height: options.size, width: options.size });
+  const peers = join(ROOT, '.cache', 'bench', basename(ref.dir));
+  const onnx = join(peers, 'model.onnx');
+  const tfjs = join(peers, 'tfjs.safetensors');
+  if (options.engines.some((e) => e !== 'ours') && !(existsSync(onnx) && existsSync(tfjs))) {
+    // prettier-ignore
+    execFileSync(PYTHON, [join(ROOT, 'bench', 'export_peers.py'), '--arch', options.model, '--model', ref.model,
+      '--shape', ref.input.shape.join(','), '--out', peers], { stdio: 'inherit' });
+  }
+  const url = (file: string) => '/' + relative(ROOT, file).split(sep).join('/');
+  const models: Record<EngineName, string> = { ours: url(ref.model), 'ort-webgpu': url(onnx), 'tfjs-webgpu': url(tfjs), 'ort-wasm': url(onnx) };
+  return { ref, models, input: url(join(ref.dir, 'input.npy')) };
+}
+
+/**
+ * Run the bench; `log` gets progress lines. An engine that fails is reported in `failures` and the
+ * others still run; engines that disagree with PyTorch on a top-1 class make it throw.
+ */
+export async function runBench(options: BenchOptions, log: (line: string) => void = console.error): Promise<BenchReport> {
+  const { ref, models, input } = fixtures(options);
+  const classes = ref.logits.shape[1];
+  const torchTop1 = argmaxRows(ref.logits.data, classes);
+  const threads = availableParallelism();
+  // The repository root over HTTP (the page imports src/ and fetches .cache/), cross-origin isolated
+  // so ort-wasm gets threads (SharedArrayBuffer) and every page can measure its memory.
+  const server = await createServer({
+    configFile: false,
+    root: ROOT,
+    logLevel: 'warn',
+    clearScreen: false,
+    cacheDir: 'node_modules/.vite-bench',
+    server: {
+      host: '127.0.0.1',
+      hmr: false,
+      watch: null,
+      headers: { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' },
+    },
+    // Pre-bundled up front so no late discovery reloads a page mid-run; ORT stays as shipped so it finds its .wasm.
+    optimizeDeps: { entries: ['bench/page.html'], exclude: ['onnxruntime-web'] },
+  });
+  await server.listen();
+  const pageUrl = new URL('bench/page.html', server.resolvedUrls!.local[0]).href;
+  // The Playwright suite's Chromium and flags (system Chromium with SwiftShader, WebGPU enabled).
+  const launch = playwrightConfig.projects?.find((p) => p.name === 'chromium')?.use?.launchOptions ?? {};
+  const results: Partial<Record<EngineName, PageResult>> = {};
+  const failures: Partial<Record<EngineName, string>> = {};
+  let browserVersion = '';
+  try {
+    for (const engine of options.engines) {
+      log(`${engine}: loading, then ${options.warmup} warm-up + ${options.runs} runs`);
+      const browser = await chromium.launch({ ...launch, args: [...(launch.args ?? []), ...EXTRA_FLAGS] });
+      browserVersion = browser.version();
+      const errors: string[] = [];
+      try {
+        const page = await browser.newPage();
+        page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+        page.on('pageerror', (e) => errors.push(e.message));
+        await page.goto(pageUrl);
+        await page.waitForFunction(() => typeof window.runBench === 'function');
+        const request: PageRequest = { engine, model: models[engine], input, warmup: options.warmup, runs: options.runs, threads, profile: options.profile };
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`timed out after ${options.timeout} s (see --timeout)`)), options.timeout * 1000);
+        });
+        const result = await Promise.race([page.evaluate((r) => window.runBench(r), request), timeout]).finally(() => clearTimeout(timer));
+        results[engine] = result;
+        log(`${engine}: first result ${ms(result.firstResultMs)}, runs ${result.runsMs.map(ms).join(', ')} (${result.description})`);
+      } catch (e) {
+        failures[engine] = (e as Error).message.split('\n')[0];
+        log(`${engine} FAILED: ${(e as Error).message}`);
+      } finally {
+        await browser.close();
+      }
+      if (errors.length) log(`${engine}: page errors:\n  ${errors.join('\n  ')}`);
+    }
+  } finally {
+    await server.close();
+  }
+  return summarise(options, results, failures, ref.logits.data, torchTop1, classes, threads, browserVersion);
+}
+
+// prettier-ignore
+function summarise(options: BenchOptions, results: Partial<Record<EngineName, PageResult>>, failures: BenchReport['failures'], torchLogits: Float32Array, torchTop1: number[], classes: number, threads: number, browser: string): BenchReport {
+  const oursLogits = results.ours && Float32Array.from(results.ours.logits);
+  const engines: Partial<Record<EngineName, EngineReport>> = {};
+  const disagree: string[] = [];
+  for (const [name, r] of Object.entries(results) as [EngineName, PageResult][]) {
+    const logits = Float32Array.from(r.logits);
+    const top1 = argmaxRows(logits, classes);
+    const maxAbsDiffVsTorch = compare(logits, torchLogits).maxAbsDiff;
+    const maxAbsDiffVsOurs = oursLogits && compare(logits, oursLogits).maxAbsDiff;
+    if (top1.join() !== torchTop1.join()) disagree.push(`${name}: top-1 [${top1}] vs PyTorch [${torchTop1}] (max|Δ| vs PyTorch ${maxAbsDiffVsTorch.toPrecision(3)})`);
+    engines[name] = {
+      description: r.description,
+      firstResultMs: r.firstResultMs,
+      medianMs: median(r.runsMs),
+      minMs: Math.min(...r.runsMs),
+      maxMs: Math.max(...r.runsMs),
+      runsMs: r.runsMs,
+      peakMemoryBytes: r.memory.bytes,
+      peakMemoryMeasure: r.memory.measure,
+      gpuBufferPeakBytes: r.gpuBufferPeakBytes,
+      pageMemoryBytes: r.pageMemoryBytes,
+      top1,
+      maxAbsDiffVsTorch,
+      maxAbsDiffVsOurs,
+    };
+  }
+  // Times of engines that compute something else are meaningless: refuse to report them.
+  if (disagree.length) throw new Error(`engines disagree on the top-1 class:\n  ${disagree.join('\n  ')}`);
+  const ours = engines.ours;
+  if (ours) {
+    for (const e of Object.values(engines).filter((e) => e !== ours)) {
+      e.oursOver = { firstResult: ours.firstResultMs / e.firstResultMs, median: ours.medianMs / e.medianMs, peakMemory: ours.peakMemoryBytes / e.peakMemoryBytes };
+    }
+  }
+  const adapter = Object.values(results)[0]?.adapter ?? 'n/a';
+  return { options, adapter, browser, threads, torchTop1, engines, failures, profile: results.ours?.profile };
+}
+
+const ms = (x: number): string => (x >= 10_000 ? `${(x / 1000).toFixed(1)} s` : `${x.toFixed(x < 100 ? 1 : 0)} ms`);
+const mib = (bytes: number): string => (Number.isFinite(bytes) ? `${(bytes / 2 ** 20).toFixed(1)} MiB` : 'n/a');
+const ratio = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '–' : `${x.toFixed(2)}×`);
+
+/** The report as Markdown: the engines table, then what each memory figure measures, then the profile. */
+export function formatReport(report: BenchReport): string {
+  const { options: o } = report;
+  const lines = [
+    `## ${o.model}, batch ${o.batch}, ${o.size}×${o.size}: ${o.warmup} warm-up + ${o.runs} runs per engine`,
+    '',
+    `Chromium ${report.browser}, adapter: ${report.adapter}; ${report.threads} CPU threads for ort-wasm. Top-1 per image agrees with PyTorch for every engine that ran: [${report.torchTop1}].`,
+    '',
+    '| engine | first result | median | min | max | peak memory | ours/peer first | ours/peer median | ours/peer memory | max abs Δ vs ours | max abs Δ vs PyTorch |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  const entries = Object.entries(report.engines) as [EngineName, EngineReport][];
+  for (const [name, e] of entries) {
+    const r = e.oursOver;
+    // prettier-ignore
+    lines.push(`| ${name} | ${ms(e.firstResultMs)} | ${ms(e.medianMs)} | ${ms(e.minMs)} | ${ms(e.maxMs)} | ${mib(e.peakMemoryBytes)} | ${ratio(r?.firstResult)} | ${ratio(r?.median)} | ${ratio(r?.peakMemory)} | ${e.maxAbsDiffVsOurs?.toExponential(1) ?? '–'} | ${e.maxAbsDiffVsTorch.toExponential(1)} |`);
+  }
+  for (const [name, message] of Object.entries(report.failures)) lines.push(`| ${name} | failed: ${message.replaceAll('|', '/')} |`);
+  lines.push('', 'Engines and what "peak memory" measures:');
+  for (const [name, e] of entries) {
+    const page = e.pageMemoryBytes === undefined ? '' : `, page memory after runs ${mib(e.pageMemoryBytes)}`;
+    lines.push(`- ${name}: ${e.description}. Memory: ${e.peakMemoryMeasure} (GPU-buffer hook: ${mib(e.gpuBufferPeakBytes)}${page})`);
+  }
+  if (report.profile) lines.push('', ...formatProfile(report.profile));
+  return lines.join('\n');
+}
+
+function formatProfile(steps: StepTiming[]): string[] {
+  if (!steps.length) return ['ours: no profile (the adapter has no timestamp-query)'];
+  const totalMs = steps.reduce((s, t) => s + t.ms, 0);
+  const totalFlops = steps.reduce((s, t) => s + t.flops, 0);
+  const row = (t: StepTiming, i: number) => `| ${i} | ${t.label} | ${t.kernel} | ${t.ms.toFixed(3)} | ${(t.flops / 1e9).toFixed(3)} | ${t.gflops.toFixed(1)} |`;
+  const head = ['| # | step | kernel | GPU ms | GFLOP | GFLOP/s |', '| ---: | --- | --- | ---: | ---: | ---: |'];
+  const slowest = steps.map((t, i) => [t, i] as const).sort((a, b) => b[0].ms - a[0].ms).slice(0, 10);
+  return [
+    `### ours: GPU time per step (timestamp queries, one pass per step): ${totalMs.toFixed(1)} ms, ${(totalFlops / 1e9).toFixed(2)} GFLOP, ${(totalFlops / totalMs / 1e6).toFixed(1)} GFLOP/s overall`,
+    '',
+    ...head,
+    ...steps.map(row),
+    '',
+    '### ours: slowest 10 steps',
+    '',
+    ...head,
+    ...slowest.map(([t, i]) => row(t, i)),
+  ];
+}
+
+const USAGE = `Usage: npm run bench -- [options]
+  --model resnet18|resnet50   (default ${DEFAULTS.model})
+  --engines a,b,…             of ${ENGINES.join(', ')} (default all)
+  --runs N                    timed runs after the warm-ups (default ${DEFAULTS.runs})
+  --warmup W                  untimed runs after the first result (default ${DEFAULTS.warmup})
+  --batch B                   images per run (default ${DEFAULTS.batch})
+  --size S                    input height and width (default ${DEFAULTS.size})
+  --profile                   also print ours' GPU time and GFLOP/s per step
+  --timeout S                 seconds one engine may take before it counts as failed (default ${DEFAULTS.timeout})
+  --json FILE                 write the report as JSON`;
+
+/** Command-line entry (`npm run bench`, `resnet-webgpu bench`): returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  let options: BenchOptions;
+  let json: string | undefined;
+  try {
+    const { values: v } = parseArgs({
+      args: argv,
+      options: {
+        model: { type: 'string' },
+        engines: { type: 'string' },
+        runs: { type: 'string' },
+        warmup: { type: 'string' },
+        batch: { type: 'string' },
+        size: { type: 'string' },
+        profile: { type: 'boolean' },
+        json: { type: 'string' },
+        timeout: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    if (v.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    const count = (flag: string, value: string | undefined, fallback: number, min: number): number => {
+      const n = value === undefined ? fallback : Number(value);
+      if (!Number.isInteger(n) || n < min) throw new Error(`--${flag} must be an integer ≥ ${min}, got ${value}`);
+      return n;
+    };
+    const model = v.model ?? DEFAULTS.model;
+    if (model !== 'resnet18' && model !== 'resnet50') throw new Error(`--model must be resnet18 or resnet50, got ${model}`);
+    const engines = v.engines ? v.engines.split(',').map((e) => e.trim()) : DEFAULTS.engines;
+    const unknown = engines.filter((e) => !(ENGINES as readonly string[]).includes(e));
+    if (unknown.length || !engines.length) throw new Error(`--engines takes a comma-separated list of ${ENGINES.join(', ')}; got ${v.engines}`);
+    options = {
+      model,
+      engines: [...new Set(engines as EngineName[])],
+      runs: count('runs', v.runs, DEFAULTS.runs, 1),
+      warmup: count('warmup', v.warmup, DEFAULTS.warmup, 0),
+      batch: count('batch', v.batch, DEFAULTS.batch, 1),
+      size: count('size', v.size, DEFAULTS.size, 32),
+      profile: v.profile ?? false,
+      timeout: count('timeout', v.timeout, DEFAULTS.timeout, 1),
+    };
+    json = v.json;
+  } catch (e) {
+    console.error(`${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    const report = await runBench(options);
+    console.log(formatReport(report));
+    if (json) writeFileSync(json, JSON.stringify(report, null, 2) + '\n');
+    return Object.keys(report.failures).length ? 1 : 0;
+  } catch (e) {
+    console.error(`bench failed: ${(e as Error).message}`);
+    return 1;
+  }
+}
