@@ -1,12 +1,14 @@
-import { Conv2dProgram, packConvWeights } from '../kernels/conv2d';
+import { BatchNormProgram } from '../kernels/batchnorm';
+import { Conv2dProgram, packConvWeights, type Conv2dAttributes } from '../kernels/conv2d';
 import { FullyConnectedProgram, packFcWeights } from '../kernels/fully-connected';
+import { PadChannelsProgram } from '../kernels/pad-channels';
 import { globalPool, PoolProgram } from '../kernels/pool';
 import { SoftmaxProgram } from '../kernels/softmax';
 import { destroyBuffer, uploadBuffer } from '../runtime/buffers';
 import type { Gpu } from '../runtime/device';
 import { nhwc4Bytes, packScaleBias, type Shape4 } from '../runtime/layout';
 import type { GraphSpec, Step } from '../runtime/scheduler';
-import { INPUT, LOGITS, type LayerOp } from './resnet';
+import { INPUT, LOGITS, type ConvOp, type LayerOp } from './resnet';
 import type { TensorMap } from './tensors';
 
 export const PROBABILITIES = 'probabilities';
@@ -36,7 +38,11 @@ export class GpuWeights {
         const w = tensors.get(`${op.name}.weight`)!;
         put(`${op.name}.weight`, packFcWeights(w.data, w.shape));
         put(`${op.name}.bias`, tensors.get(`${op.name}.bias`)!.data);
+      } else if (op.op === 'batchnorm') {
+        put(`${op.name}.scaleBias`, packScaleBias(tensors.get(`${op.name}.scale`)!.data, tensors.get(`${op.name}.bias`)!.data));
       }
+      // A sum that may need padding first is added by the batchnorm kernel as x·1 + 0 + residual.
+      if (op.op === 'conv' && op.padToResidual) put(`${op.name}.identity`, packScaleBias(new Float32Array(op.outChannels).fill(1), new Float32Array(op.outChannels)));
     }
     this.placeholder = uploadBuffer(gpu, new Float32Array(4), 'placeholder');
   }
@@ -64,6 +70,15 @@ export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights): 
   const shapeOf = (t: string): Shape4 => shapes.get(t)!;
   for (const op of ops) {
     const x = shapeOf(op.input);
+    if (op.op === 'conv' && op.padToResidual) {
+      const sum = padToResidual(op, x, shapeOf(op.residual!), weights);
+      for (const step of sum.steps) steps.push(step);
+      for (const [name, shape] of sum.shapes) {
+        shapes.set(name, shape);
+        tensorBytes.set(name, nhwc4Bytes(shape));
+      }
+      continue;
+    }
     let program;
     let inputs: (string | GPUBuffer)[];
     let out: Shape4;
@@ -86,6 +101,16 @@ export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights): 
         out = program.output;
         break;
       }
+      case 'batchnorm':
+        program = new BatchNormProgram(x, { relu: op.relu, residual: false });
+        inputs = [op.input, weights.get(`${op.name}.scaleBias`), weights.placeholder];
+        out = program.output;
+        break;
+      case 'padchannels':
+        program = new PadChannelsProgram(x, op.outChannels, op.stride, op.offset);
+        inputs = [op.input];
+        out = program.output;
+        break;
       case 'maxpool':
       case 'avgpool': {
         const p = op.pad;
@@ -126,3 +151,48 @@ export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights): 
   return { steps, tensorBytes, inputs: [INPUT], outputs: [LOGITS, PROBABILITIES] };
 }
 
+const convAttributes = (op: ConvOp, relu: boolean, residual: boolean): Conv2dAttributes => ({
+  outChannels: op.outChannels,
+  kernelH: op.kernel,
+  kernelW: op.kernel,
+  strideH: op.stride,
+  strideW: op.stride,
+  pads: [op.pad, op.pad, op.pad, op.pad],
+  dilationH: 1,
+  dilationW: 1,
+  relu,
+  residual,
+});
+
+/**
+ * A block's last convolution whose output may be smaller than its shortcut (dlib's unpadded
+ * strided convolutions): where the shapes agree, the usual fused conv + residual + ReLU; otherwise
+ * the conv alone, zero rows/columns appended bottom/right (an average pool of 1×1 windows over the
+ * padded input), and the sum + ReLU in the batchnorm kernel with scale 1, bias 0.
+ */
+function padToResidual(op: ConvOp, x: Shape4, residual: Shape4, weights: GpuWeights): { steps: Step[]; shapes: [string, Shape4][] } {
+  const fused = new Conv2dProgram(x, convAttributes(op, op.relu, true));
+  const y = fused.output;
+  if (y.h === residual.h && y.w === residual.w) {
+    return { steps: [{ label: op.name, program: fused, inputs: [op.input, weights.get(`${op.name}.weight`), weights.get(`${op.name}.scaleBias`), op.residual!], output: op.output }], shapes: [[op.output, y]] };
+  }
+  if (y.h > residual.h || y.w > residual.w || y.c !== residual.c) {
+    throw new Error(`${op.name}: output ${y.h}x${y.w}x${y.c} cannot be padded to its shortcut's ${residual.h}x${residual.w}x${residual.c}`);
+  }
+  const conv = new Conv2dProgram(x, convAttributes(op, false, false));
+  const pad = new PoolProgram(y, { kind: 'avg', kernelH: 1, kernelW: 1, strideH: 1, strideW: 1, pads: [0, 0, residual.h - y.h, residual.w - y.w], ceilMode: false, countIncludePad: true });
+  const add = new BatchNormProgram(pad.output, { relu: op.relu, residual: true });
+  const [unpadded, padded] = [`${op.name}.unpadded`, `${op.name}.padded`];
+  return {
+    steps: [
+      { label: op.name, program: conv, inputs: [op.input, weights.get(`${op.name}.weight`), weights.get(`${op.name}.scaleBias`), weights.placeholder], output: unpadded },
+      { label: `${op.name}.pad`, program: pad, inputs: [unpadded], output: padded },
+      { label: `${op.name}.add`, program: add, inputs: [padded, weights.get(`${op.name}.identity`), op.residual!], output: op.output },
+    ],
+    shapes: [
+      [unpadded, y],
+      [padded, pad.output],
+      [op.output, add.output],
+    ],
+  };
+}
