@@ -1,100 +1,119 @@
 // 2-D convolution as an implicit GEMM over NHWC activations (channels padded to vec4).
 // GEMM view: M = batch*outH*outW output pixels, N = output channels, K = kH*kW*inC.
-// Each invocation owns a ROWS x COLS register tile (ROWS pixels x COLS vec4 of output channels)
-// and reads its operands straight from storage: no workgroup memory, no barriers, which is what
-// fallback (CPU) adapters run fastest. The epilogue fuses the per-channel scale and bias of a
-// folded BatchNorm, an optional residual input and ReLU.
+//
+// Each invocation owns a register tile of 8 output pixels × 4 vec4 of output channels, kept as
+// one mat4x4f accumulator per pixel (column c = output channels 4*(co0+c) ..+3). Weights come in
+// mat4x4f blocks of 4 input × 4 output channels, so a block times a vec4 of input channels is 16
+// multiply-adds from two loads. No workgroup memory and no barriers: on fallback (CPU) adapters
+// such as SwiftShader every storage load is a per-lane gather and barriers are very costly, so
+// the tile is as large as compiles quickly, and the loop body is written out rather than indexed.
+// The epilogue fuses a folded BatchNorm's per-channel scale and bias, a residual input and ReLU.
 
 struct Params {
   batch: u32, inH: u32, inW: u32, inC4: u32,
   outH: u32, outW: u32, outC4: u32, kH: u32,
   kW: u32, strideH: u32, strideW: u32, padTop: u32,
-  padLeft: u32, dilationH: u32, dilationW: u32, _unused: u32,
+  padLeft: u32, dilationH: u32, dilationW: u32, flags: u32, // flags: 1 = ReLU, 2 = residual
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4f>;
-// [kH][kW][inC4*4][outC4]: for one input channel, a row of vec4 over output channels.
-@group(0) @binding(2) var<storage, read> w: array<vec4f>;
+// [kH][kW][inC4][outC4] blocks; column j of a block = input channel j's weights for 4 outputs.
+@group(0) @binding(2) var<storage, read> w: array<mat4x4f>;
 // [2][outC4]: scale, then bias.
 @group(0) @binding(3) var<storage, read> scaleBias: array<vec4f>;
 @group(0) @binding(4) var<storage, read> residual: array<vec4f>;
 @group(0) @binding(5) var<storage, read_write> y: array<vec4f>;
 
-override RELU: bool = false;
-override RESIDUAL: bool = false;
-const ROWS = 4u;
-const COLS = 2u;
+const ROWS = 8u; // output pixels per invocation
+const COLS = 4u; // vec4 of output channels per invocation
+
+// Image index and the top-left input coordinate of output pixel m's receptive field.
+fn origin(m: u32) -> vec3i {
+  let ow = m % p.outW;
+  let oh = (m / p.outW) % p.outH;
+  return vec3i(i32(m / (p.outW * p.outH)), i32(oh * p.strideH) - i32(p.padTop), i32(ow * p.strideW) - i32(p.padLeft));
+}
+
+struct Tap { offset: u32, mask: f32 }
+
+// Kernel tap (kh, kw) of a pixel: the offset of the input pixel (clamped into the image) and a
+// mask of 0.0 where the tap falls in the zero padding. Arithmetic rather than select():
+// SwiftShader's compile time grows steeply with per-row selects (seconds → tens of seconds).
+fn tap(o: vec3i, kh: u32, kw: u32) -> Tap {
+  let ih = o.y + i32(kh * p.dilationH);
+  let iw = o.z + i32(kw * p.dilationW);
+  let ch = clamp(ih, 0, i32(p.inH) - 1);
+  let cw = clamp(iw, 0, i32(p.inW) - 1);
+  let outside = min(abs(ih - ch) + abs(iw - cw), 1);
+  return Tap(u32(((o.x * i32(p.inH) + ch) * i32(p.inW) + cw) * i32(p.inC4)), f32(1 - outside));
+}
+
+fn storeRow(m: u32, co0: u32, acc: mat4x4f) {
+  if (m >= p.batch * p.outH * p.outW) { return; }
+  for (var c = 0u; c < COLS; c++) {
+    let co = co0 + c;
+    if (co >= p.outC4) { return; }
+    let o = m * p.outC4 + co;
+    var v = acc[c] * scaleBias[co] + scaleBias[p.outC4 + co];
+    if ((p.flags & 2u) != 0u) { v += residual[o]; }
+    if ((p.flags & 1u) != 0u) { v = max(v, vec4f(0.0)); }
+    y[o] = v;
+  }
+}
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let index = gid.x + gid.y * nwg.x * 64u;
   let colBlocks = (p.outC4 + COLS - 1u) / COLS;
   let pixels = p.batch * p.outH * p.outW;
-  let rowBlock = index / colBlocks;
-  if (rowBlock * ROWS >= pixels) { return; }
-  let col0 = (index % colBlocks) * COLS;
+  let m0 = (index / colBlocks) * ROWS;
+  if (m0 >= pixels) { return; }
+  let co0 = (index % colBlocks) * COLS;
+  // Tiles at the edges repeat the last pixel / channel block; storeRow skips them.
+  let last = pixels - 1u;
+  let o0 = origin(m0);
+  let o1 = origin(min(m0 + 1u, last));
+  let o2 = origin(min(m0 + 2u, last));
+  let o3 = origin(min(m0 + 3u, last));
+  let o4 = origin(min(m0 + 4u, last));
+  let o5 = origin(min(m0 + 5u, last));
+  let o6 = origin(min(m0 + 6u, last));
+  let o7 = origin(min(m0 + 7u, last));
+  let c0 = co0;
+  let c1 = min(co0 + 1u, p.outC4 - 1u);
+  let c2 = min(co0 + 2u, p.outC4 - 1u);
+  let c3 = min(co0 + 3u, p.outC4 - 1u);
 
-  // Where each row's receptive field starts; rows past the end repeat the last pixel.
-  var n: array<u32, ROWS>;
-  var ih0: array<i32, ROWS>;
-  var iw0: array<i32, ROWS>;
-  for (var r = 0u; r < ROWS; r++) {
-    let m = min(rowBlock * ROWS + r, pixels - 1u);
-    let ow = m % p.outW;
-    let oh = (m / p.outW) % p.outH;
-    n[r] = m / (p.outW * p.outH);
-    ih0[r] = i32(oh * p.strideH) - i32(p.padTop);
-    iw0[r] = i32(ow * p.strideW) - i32(p.padLeft);
-  }
-  // Columns past the end read the last column's weights and are not written.
-  var wcol: array<u32, COLS>;
-  for (var c = 0u; c < COLS; c++) { wcol[c] = min(col0 + c, p.outC4 - 1u); }
-
-  var acc: array<array<vec4f, COLS>, ROWS>;
-  let wRow = p.outC4;
+  var a0 = mat4x4f(); var a1 = mat4x4f(); var a2 = mat4x4f(); var a3 = mat4x4f();
+  var a4 = mat4x4f(); var a5 = mat4x4f(); var a6 = mat4x4f(); var a7 = mat4x4f();
   for (var kh = 0u; kh < p.kH; kh++) {
     for (var kw = 0u; kw < p.kW; kw++) {
-      var xBase: array<u32, ROWS>;
-      var valid: array<bool, ROWS>;
-      for (var r = 0u; r < ROWS; r++) {
-        let ih = ih0[r] + i32(kh * p.dilationH);
-        let iw = iw0[r] + i32(kw * p.dilationW);
-        valid[r] = ih >= 0 && ih < i32(p.inH) && iw >= 0 && iw < i32(p.inW);
-        xBase[r] = select(0u, ((n[r] * p.inH + u32(ih)) * p.inW + u32(iw)) * p.inC4, valid[r]);
-      }
-      var wBase = (kh * p.kW + kw) * p.inC4 * 4u * wRow;
+      let t0 = tap(o0, kh, kw); let t1 = tap(o1, kh, kw); let t2 = tap(o2, kh, kw); let t3 = tap(o3, kh, kw);
+      let t4 = tap(o4, kh, kw); let t5 = tap(o5, kh, kw); let t6 = tap(o6, kh, kw); let t7 = tap(o7, kh, kw);
+      var wi = (kh * p.kW + kw) * p.inC4 * p.outC4;
       for (var c4 = 0u; c4 < p.inC4; c4++) {
-        var xv: array<vec4f, ROWS>;
-        for (var r = 0u; r < ROWS; r++) {
-          xv[r] = select(vec4f(0.0), x[xBase[r] + c4], valid[r]);
-        }
-        for (var c = 0u; c < COLS; c++) {
-          let wi = wBase + wcol[c];
-          let w0 = w[wi];
-          let w1 = w[wi + wRow];
-          let w2 = w[wi + 2u * wRow];
-          let w3 = w[wi + 3u * wRow];
-          for (var r = 0u; r < ROWS; r++) {
-            acc[r][c] += xv[r].x * w0 + xv[r].y * w1 + xv[r].z * w2 + xv[r].w * w3;
-          }
-        }
-        wBase += 4u * wRow;
+        let w0 = w[wi + c0]; let w1 = w[wi + c1]; let w2 = w[wi + c2]; let w3 = w[wi + c3];
+        let x0 = x[t0.offset + c4] * t0.mask;
+        a0 += mat4x4f(w0 * x0, w1 * x0, w2 * x0, w3 * x0);
+        let x1 = x[t1.offset + c4] * t1.mask;
+        a1 += mat4x4f(w0 * x1, w1 * x1, w2 * x1, w3 * x1);
+        let x2 = x[t2.offset + c4] * t2.mask;
+        a2 += mat4x4f(w0 * x2, w1 * x2, w2 * x2, w3 * x2);
+        let x3 = x[t3.offset + c4] * t3.mask;
+        a3 += mat4x4f(w0 * x3, w1 * x3, w2 * x3, w3 * x3);
+        let x4 = x[t4.offset + c4] * t4.mask;
+        a4 += mat4x4f(w0 * x4, w1 * x4, w2 * x4, w3 * x4);
+        let x5 = x[t5.offset + c4] * t5.mask;
+        a5 += mat4x4f(w0 * x5, w1 * x5, w2 * x5, w3 * x5);
+        let x6 = x[t6.offset + c4] * t6.mask;
+        a6 += mat4x4f(w0 * x6, w1 * x6, w2 * x6, w3 * x6);
+        let x7 = x[t7.offset + c4] * t7.mask;
+        a7 += mat4x4f(w0 * x7, w1 * x7, w2 * x7, w3 * x7);
+        wi += p.outC4;
       }
     }
   }
-
-  for (var r = 0u; r < ROWS; r++) {
-    let m = rowBlock * ROWS + r;
-    if (m >= pixels) { break; }
-    for (var c = 0u; c < COLS; c++) {
-      let co = col0 + c;
-      if (co >= p.outC4) { break; }
-      let o = m * p.outC4 + co;
-      var v = acc[r][c] * scaleBias[co] + scaleBias[p.outC4 + co];
-      if (RESIDUAL) { v += residual[o]; }
-      if (RELU) { v = max(v, vec4f(0.0)); }
-      y[o] = v;
-    }
-  }
+  storeRow(m0, co0, a0); storeRow(m0 + 1u, co0, a1); storeRow(m0 + 2u, co0, a2); storeRow(m0 + 3u, co0, a3);
+  storeRow(m0 + 4u, co0, a4); storeRow(m0 + 5u, co0, a5); storeRow(m0 + 6u, co0, a6); storeRow(m0 + 7u, co0, a7);
 }
