@@ -49,13 +49,14 @@ fn tap(o: vec3i, kh: u32, kw: u32) -> Tap {
   return Tap(u32(((o.x * i32(p.inH) + ch) * i32(p.inW) + cw) * i32(p.inC4)), f32(1 - outside));
 }
 
-fn storeRow(m: u32, co0: u32, acc: mat4x4f) {
+// Epilogue for one pixel; scale and bias hold the tile's 4 channel blocks (loaded once per tile).
+fn storeRow(m: u32, co0: u32, acc: mat4x4f, scale: mat4x4f, bias: mat4x4f) {
   if (m >= p.batch * p.outH * p.outW) { return; }
   for (var c = 0u; c < COLS; c++) {
     let co = co0 + c;
     if (co >= p.outC4) { return; }
     let o = m * p.outC4 + co;
-    var v = acc[c] * scaleBias[co] + scaleBias[p.outC4 + co];
+    var v = acc[c] * scale[c] + bias[c];
     if ((p.flags & 2u) != 0u) { v += residual[o]; }
     if ((p.flags & 1u) != 0u) { v = max(v, vec4f(0.0)); }
     y[o] = v;
@@ -114,6 +115,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
       }
     }
   }
-  storeRow(m0, co0, a0); storeRow(m0 + 1u, co0, a1); storeRow(m0 + 2u, co0, a2); storeRow(m0 + 3u, co0, a3);
-  storeRow(m0 + 4u, co0, a4); storeRow(m0 + 5u, co0, a5); storeRow(m0 + 6u, co0, a6); storeRow(m0 + 7u, co0, a7);
+  let s = mat4x4f(scaleBias[c0], scaleBias[c1], scaleBias[c2], scaleBias[c3]);
+  let b = mat4x4f(scaleBias[p.outC4 + c0], scaleBias[p.outC4 + c1], scaleBias[p.outC4 + c2], scaleBias[p.outC4 + c3]);
+  storeRow(m0, co0, a0, s, b); storeRow(m0 + 1u, co0, a1, s, b); storeRow(m0 + 2u, co0, a2, s, b); storeRow(m0 + 3u, co0, a3, s, b);
+  storeRow(m0 + 4u, co0, a4, s, b); storeRow(m0 + 5u, co0, a5, s, b); storeRow(m0 + 6u, co0, a6, s, b); storeRow(m0 + 7u, co0, a7, s, b);
 }
