@@ -42,6 +42,11 @@ def seeded_resnet(arch, classes, seed, variant="v1.5", in_size=64):
         for layer in (model.layer2, model.layer3, model.layer4):
             block = layer[0]
             block.conv1.stride, block.conv2.stride = block.conv2.stride, (1, 1)
+    return calibrate_batchnorm(model, seed, in_size)
+
+
+def calibrate_batchnorm(model, seed, in_size):
+    """Running statistics from random batches, random affine parameters; returns the model in eval mode."""
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.momentum = None  # cumulative average over the calibration batches

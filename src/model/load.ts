@@ -16,11 +16,11 @@ export type ReadFile = (relativePath: string) => Promise<Uint8Array>;
 
 export const SUPPORTED_FORMATS =
   'a resnet-webgpu shard index (.json), safetensors (.safetensors, or sharded: model.safetensors.index.json), ' +
-  'a PyTorch state_dict (.pth/.pt/.bin, zip or legacy) or TF.js (model.json or a weights manifest)';
+  'a PyTorch state_dict (.pth/.pt/.bin, zip or legacy), ONNX (.onnx) or TF.js (model.json or a weights manifest)';
 
 /**
  * Open weights in any supported format, by file name and content: our shard index, safetensors
- * (single or sharded), torch.save files and TF.js. State dicts may use torchvision's names
+ * (single or sharded), torch.save files, ONNX and TF.js. State dicts may use torchvision's names
  * or Hugging Face transformers' ResNet names. Works the same in the browser (read = fetch) and
  * Node (read = fs). Readers with dependencies load on first use, so a page that opens only
  * safetensors never downloads a zip or protobuf decoder.
@@ -28,6 +28,10 @@ export const SUPPORTED_FORMATS =
 export async function openWeights(file: string, read: ReadFile, options: WeightOptions = {}): Promise<PreparedWeights> {
   const base = file.split(/[\\/]/).pop()!;
   const lower = base.toLowerCase();
+  if (lower.endsWith('.onnx')) {
+    const { readOnnx } = await import('./readers/onnx');
+    return confirm(await readOnnx(await read(base), file, read), file, options);
+  }
   const bytes = await read(base);
   if (lower.endsWith('.json')) return openJson(bytes, file, read, options);
   if (lower.endsWith('.safetensors')) return prepareStateDict(parseSafetensors(bytes, file), file, options);
