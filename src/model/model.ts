@@ -1,6 +1,7 @@
 import type { Gpu } from '../runtime/device';
 import { InputError, ResnetWebGpuError, WeightsError } from '../runtime/errors';
 import { nchwToNhwc4, type Shape4 } from '../runtime/layout';
+import { getPipeline } from '../runtime/pipelines';
 import { Schedule } from '../runtime/scheduler';
 import { buildGraph, GpuWeights, PROBABILITIES } from './graph';
 import { checkImage, IMAGENET_PREPROCESS, preprocessImages, type RgbaImage } from './images';
@@ -56,11 +57,17 @@ export class ResNetModel {
     // As for safetensors: a tensor the architecture does not read means the weights are for another model.
     const unexpected = [...prepared.tensors.keys()].find((name) => !expected.has(name));
     if (unexpected) throw new WeightsError(source, `unexpected tensor for ${prepared.config.arch}`, unexpected);
-    const model = new ResNetModel(gpu, prepared.config, prepared.meta, new GpuWeights(gpu, ops, prepared.tensors), ops, parameterCount(prepared.tensors));
-    // Building the first schedule compiles every pipeline the model uses (all in parallel).
-    const crop = prepared.meta.preprocess;
-    await model.scheduleFor({ n: 1, h: crop?.cropH ?? 224, w: crop?.cropW ?? 224, c: prepared.config.inputChannels });
-    return model;
+    const weights = new GpuWeights(gpu, ops, prepared.tensors);
+    try {
+      // Compile every pipeline the model uses now, in parallel: shapes live in uniforms, so a
+      // small stand-in input needs the same pipelines as any real one and allocates next to nothing.
+      const probe = buildGraph(ops, { n: 1, h: 32, w: 32, c: prepared.config.inputChannels }, weights);
+      await Promise.all(probe.steps.map((step) => getPipeline(gpu, step.program)));
+    } catch (e) {
+      weights.destroy();
+      throw e;
+    }
+    return new ResNetModel(gpu, prepared.config, prepared.meta, weights, ops, parameterCount(prepared.tensors));
   }
 
   /** Run on a normalised float32 NCHW batch `[N, C, H, W]` (PyTorch's convention); returns `[N, classes]`. */

@@ -1,4 +1,4 @@
-import { GpuError, WebGpuUnavailableError } from './errors';
+import { WebGpuUnavailableError } from './errors';
 
 /** The adapter facts a user (and the kernel choice) cares about. */
 export interface AdapterSummary {
@@ -48,8 +48,9 @@ export async function createGpu(gpu: GPU | undefined = globalThis.navigator?.gpu
       maxStorageBuffersPerShaderStage: Math.min(adapter.limits.maxStorageBuffersPerShaderStage, 8),
     },
   });
+  // Errors outside an error scope would otherwise vanish: say them, without a stack trace.
   device.addEventListener('uncapturederror', (event) => {
-    console.error(new GpuError((event as GPUUncapturedErrorEvent).error.message));
+    console.error(`resnet-webgpu: WebGPU error: ${(event as GPUUncapturedErrorEvent).error.message}`);
   });
   const info = adapter.info;
   return {
