@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { readNpy } from '../src/cli/npy';
@@ -23,6 +24,8 @@ export interface Reference {
 
 export const ROOT = resolve(import.meta.dirname, '..');
 const PYTHON = '/usr/bin/python3'; // Debian's, which has torch; the python3 on PATH may not
+// Part of every cache key, so an edited script never leaves stale references behind.
+const SCRIPT_VERSION = createHash('sha256').update(readFileSync(join(ROOT, 'scripts', 'torch_reference.py'))).digest('hex').slice(0, 8);
 
 /**
  * PyTorch reference for seeded torchvision weights, made by scripts/torch_reference.py on first
@@ -30,7 +33,7 @@ const PYTHON = '/usr/bin/python3'; // Debian's, which has torch; the python3 on 
  */
 export function torchReference(spec: ReferenceSpec): Reference {
   const s = { variant: 'v1.5', dtype: 'f32', seed: 0, ...spec };
-  const dir = join(ROOT, '.cache', 'fixtures', `${s.arch}-${s.variant}-c${s.classes}-n${s.batch}-${s.height}x${s.width}-${s.dtype}-s${s.seed}`);
+  const dir = join(ROOT, '.cache', 'fixtures', `${s.arch}-${s.variant}-c${s.classes}-n${s.batch}-${s.height}x${s.width}-${s.dtype}-s${s.seed}-${SCRIPT_VERSION}`);
   if (!existsSync(join(dir, 'logits.npy'))) {
     // prettier-ignore
     execFileSync(PYTHON, [join(ROOT, 'scripts', 'torch_reference.py'),
