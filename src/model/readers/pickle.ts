@@ -61,8 +61,10 @@ export function unpickle(bytes: Uint8Array, file: string, options: UnpickleOptio
   const decoder = new TextDecoder('utf-8', { fatal: true });
   let pos = start;
   let opcodeAt = start;
+  // The dict keys seen, the last being the one whose value is being built, so an error can name the tensor it was reading.
+  const keys: string[] = [];
   const fail: (message: string) => never = (message) => {
-    throw new WeightsError(file, `pickle at byte ${opcodeAt}: ${message}`);
+    throw new WeightsError(file, `pickle at byte ${opcodeAt}: ${message}`, keys[keys.length - 1]);
   };
   const take = (n: number): number => {
     if (n < 0 || pos + n > bytes.byteLength) fail(`needs ${n} more bytes, the file ends ${bytes.byteLength - pos} bytes later (truncated?)`);
@@ -101,6 +103,13 @@ export function unpickle(bytes: Uint8Array, file: string, options: UnpickleOptio
 
   const stack: Slot[] = [];
   const marks: number[] = [];
+  /** Push a string, noting it as the current key when it lands where a dict's key goes (after its MARK, or right on it for SETITEM). */
+  const pushString = (s: string): void => {
+    stack.push(s);
+    const i = stack.length - 1;
+    const m = marks[marks.length - 1];
+    if (stack[i - 1] instanceof Map || (m !== undefined && m > 0 && stack[m - 1] instanceof Map && (i - m) % 2 === 1)) keys.push(s);
+  };
   const memo = new Map<number, PickleValue>();
   const pop = (): PickleValue => {
     if (stack.length === 0 || stack[stack.length - 1] === MARK) fail('stack underflow');
@@ -207,23 +216,23 @@ export function unpickle(bytes: Uint8Array, file: string, options: UnpickleOptio
         stack.push(Number(line()));
         break;
       case 'STRING':
-        stack.push(line().replace(/^(['"])(.*)\1$/, '$2'));
+        pushString(line().replace(/^(['"])(.*)\1$/, '$2'));
         break;
       case 'BINSTRING':
-        stack.push(text(u32()));
+        pushString(text(u32()));
         break;
       case 'SHORT_BINSTRING':
       case 'SHORT_BINUNICODE':
-        stack.push(text(bytes[take(1)]));
+        pushString(text(bytes[take(1)]));
         break;
       case 'UNICODE':
-        stack.push(line());
+        pushString(line());
         break;
       case 'BINUNICODE':
-        stack.push(text(u32()));
+        pushString(text(u32()));
         break;
       case 'BINUNICODE8':
-        stack.push(text(u64()));
+        pushString(text(u64()));
         break;
       case 'BINBYTES':
       case 'SHORT_BINBYTES':
@@ -309,6 +318,8 @@ export function unpickle(bytes: Uint8Array, file: string, options: UnpickleOptio
       case 'STACK_GLOBAL': {
         const n = pop();
         const m = pop();
+        // Its strings name a global, not a key.
+        for (const s of [n, m]) if (keys[keys.length - 1] === s) keys.pop();
         if (typeof m !== 'string' || typeof n !== 'string') fail('STACK_GLOBAL needs two strings');
         stack.push(global(m as string, n as string));
         break;

@@ -11,7 +11,7 @@ import { PickleGlobal, unpickle, type PickleValue } from './pickle';
  * and storages, nothing that could run code.
  */
 
-const STORAGES: Record<string, { dtype?: StoredDType; bytes: number }> = {
+const STORAGES: Record<string, { dtype?: StoredDType; bytes: number; unsupported?: string }> = {
   FloatStorage: { dtype: 'f32', bytes: 4 },
   DoubleStorage: { dtype: 'f64', bytes: 8 },
   HalfStorage: { dtype: 'f16', bytes: 2 },
@@ -23,6 +23,12 @@ const STORAGES: Record<string, { dtype?: StoredDType; bytes: number }> = {
   CharStorage: { bytes: 1 },
   ByteStorage: { bytes: 1 },
   BoolStorage: { bytes: 1 },
+  // Recognised so that the error can name the tensor.
+  ComplexFloatStorage: { bytes: 8, unsupported: 'complex64' },
+  ComplexDoubleStorage: { bytes: 16, unsupported: 'complex128' },
+  QInt8Storage: { bytes: 1, unsupported: 'qint8' },
+  QUInt8Storage: { bytes: 1, unsupported: 'quint8' },
+  QInt32Storage: { bytes: 4, unsupported: 'qint32' },
 };
 
 /** A pickle larger than this is not a state_dict's (ResNet-152's is about 100 KB). */
@@ -140,10 +146,12 @@ function decodeTensor(t: TensorRef, bytes: Uint8Array): Float32Array {
   return out;
 }
 
-function toTensorMap(tensors: Map<string, TensorRef>, storageBytes: (s: StorageRef, tensor: string) => Uint8Array): TensorMap {
+function toTensorMap(tensors: Map<string, TensorRef>, file: string, storageBytes: (s: StorageRef, tensor: string) => Uint8Array): TensorMap {
   const out: TensorMap = new Map();
   for (const [name, t] of tensors) {
-    if (!STORAGES[t.storage.type].dtype) continue;
+    const { dtype, unsupported } = STORAGES[t.storage.type];
+    if (unsupported) throw new WeightsError(file, `stored as ${unsupported}: a ResNet's weights are real floating-point numbers`, name);
+    if (!dtype) continue;
     out.set(name, { shape: t.shape, data: decodeTensor(t, storageBytes(t.storage, name)) });
   }
   return out;
@@ -206,7 +214,7 @@ function parseZip(bytes: Uint8Array, file: string): TensorMap {
     checkEntry(info, file, s.numel * STORAGES[s.type].bytes, users.get(s.key));
   }
   const data = unzip(bytes, file, (entry) => wanted.has(entry.name));
-  return toTensorMap(tensors, (s, tensor) => {
+  return toTensorMap(tensors, file, (s, tensor) => {
     const b = data[`${prefix}data/${s.key}`];
     if (b.byteLength !== s.numel * STORAGES[s.type].bytes) throw new WeightsError(file, `storage ${s.key} inflated to ${b.byteLength} bytes, ${s.numel * STORAGES[s.type].bytes} expected`, tensor);
     return b;
@@ -246,7 +254,7 @@ function parseLegacy(bytes: Uint8Array, file: string): TensorMap {
     data.set(key, bytes.subarray(pos + 8, pos + 8 + length));
     pos += 8 + length;
   }
-  return toTensorMap(tensors, (s, tensor) => {
+  return toTensorMap(tensors, file, (s, tensor) => {
     const b = data.get(s.key);
     if (!b) throw new WeightsError(file, `storage ${s.key} is not in the list of stored keys`, tensor);
     return b;
