@@ -58,7 +58,7 @@ async function openJson(bytes: Uint8Array, file: string, read: ReadFile, options
     const { prepareTfjsWeights } = await import('./readers/tfjs-models');
     return confirm(prepareTfjsWeights(await readTfjsWeights(json, file, read), file), file, options);
   }
-  throw new WeightsError(file, `a JSON file that is none of: a resnet-webgpu shard index, a safetensors/PyTorch index (weight_map) or a TF.js model`);
+  throw new WeightsError(file, `not a ${SHARD_FORMAT} index (no "format": "${SHARD_FORMAT}"), nor a safetensors/PyTorch index ("weight_map"), nor a TF.js model ("weightsManifest")`);
 }
 
 /**
