@@ -84,6 +84,7 @@ def main():
 
     s = Storage("0", 10)
     write_zip(p("good.pth"), {"archive/data.pkl": dumps(state([("w", Tensor(s, 0, [10]))])), "archive/data/0": floats})
+    write_zip(p("big-endian.pth"), {"archive/data.pkl": dumps(state([("w", Tensor(s, 0, [10]))])), "archive/byteorder": b"big", "archive/data/0": floats})
     # A pickle that would run os.system: by GLOBAL (protocol 2) and by STACK_GLOBAL (protocol 4).
     write_zip(p("forbidden-global.pth"), {"archive/data.pkl": dumps(state([("w", Evil())]), 2), "archive/data/0": floats})
     write_zip(p("forbidden-stack-global.pth"), {"archive/data.pkl": dumps(state([("w", Evil())]), 4), "archive/data/0": floats})

@@ -218,7 +218,7 @@ async function rejects(promise: Promise<unknown>, file: string, tensor: string |
 describe('bad files are rejected: typed, named, fast', () => {
   const badDir = join(ROOT, '.cache', 'fixtures', 'bad-weights');
   const bad = (name: string): string => {
-    if (!existsSync(join(badDir, 'legacy-gigabytes.pth'))) execFileSync(PYTHON, [join(ROOT, 'scripts', 'bad_weights.py'), '--out', badDir], { stdio: 'inherit' });
+    if (!existsSync(join(badDir, 'big-endian.pth'))) execFileSync(PYTHON, [join(ROOT, 'scripts', 'bad_weights.py'), '--out', badDir], { stdio: 'inherit' });
     return join(badDir, name);
   };
   const pth = (name: string, tensor: string | undefined, pattern: RegExp) => rejects(readWeightsFile(bad(name)), name, tensor, pattern);
@@ -227,6 +227,7 @@ describe('bad files are rejected: typed, named, fast', () => {
     test('a pickle calling os.system through GLOBAL + REDUCE', () => pth('forbidden-global.pth', 'w', /global posix\.system is not allowed/));
     test('a pickle calling os.system through STACK_GLOBAL + REDUCE (protocol 4)', () => pth('forbidden-stack-global.pth', 'w', /global posix\.system is not allowed/));
     test('a whole pickled model instead of its state_dict', () => pth('whole-model.pth', undefined, /global torch\.nn\.modules\.container\.Sequential is not allowed/));
+    test('a big-endian file', () => pth('big-endian.pth', undefined, /saved big-endian; only little-endian files are read/));
     test('truncated zip archive', () => pth('truncated.pth', undefined, /not a readable zip archive/));
     test('a storage entry shorter than its tensor', () => pth('storage-short.pth', 'w', /zip entry archive\/data\/0 holds 24 bytes, 40 expected/));
     test('a storage claiming gigabytes', () => pth('storage-gigabytes.pth', 'w', /storages claim 4294967296 bytes, the tensors cover 40/));

@@ -191,12 +191,19 @@ function parseZip(bytes: Uint8Array, file: string): TensorMap {
   const entries = new Map<string, UnzipFileInfo>();
   const pickles = unzip(bytes, file, (entry) => {
     entries.set(entry.name, entry);
+    if (/^[^/]+\/byteorder$/.test(entry.name)) {
+      checkEntry(entry, file, entry.originalSize);
+      return entry.originalSize < 16;
+    }
     if (!/^[^/]+\/data\.pkl$/.test(entry.name)) return false;
     if (entry.originalSize > MAX_PICKLE_BYTES) throw new WeightsError(file, `${entry.name} claims ${entry.originalSize} bytes, more than a state_dict's pickle needs`);
     checkEntry(entry, file, entry.originalSize);
     return true;
   });
-  const names = Object.keys(pickles);
+  // torch ≥ 2.1 records the byte order it wrote (older files are little-endian).
+  const byteorder = Object.keys(pickles).find((n) => n.endsWith('/byteorder'));
+  if (byteorder && new TextDecoder().decode(pickles[byteorder]) !== 'little') throw new WeightsError(file, `saved ${new TextDecoder().decode(pickles[byteorder])}-endian; only little-endian files are read`);
+  const names = Object.keys(pickles).filter((n) => n.endsWith('/data.pkl'));
   if (names.length !== 1) throw new WeightsError(file, names.length ? `several pickles (${names.join(', ')})` : 'a zip archive without <name>/data.pkl: not a torch.save file');
   const prefix = names[0].slice(0, -'data.pkl'.length);
   const storages = new Map<string, StorageRef>();
