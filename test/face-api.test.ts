@@ -17,7 +17,7 @@ test("face-api's face-recognition ResNet (uint8 TF.js shards) matches a PyTorch 
   const buffersBefore = gpu.liveBuffers;
   const model = await ResNetModel.load(gpu, weights);
   try {
-    // dlib's ResNet-29: 29 convolutions, 5 328 576 parameters with the (absent, zero) fc bias.
+    // dlib's ResNet-29: 29 convolutions (the stem and two per block).
     expect(model.ops.filter((op) => op.op === 'conv')).toHaveLength(29);
     const descriptors = await model.run(ref.input.data, ref.input.shape);
     const n = ref.input.shape[0];
