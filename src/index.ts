@@ -1,6 +1,6 @@
 // resnet-webgpu: the library entry for browsers and bundlers (Node adds ./node.ts).
 export { createGpu, describeAdapter, type Gpu, type AdapterSummary, type GpuOptions } from './runtime/device';
-export { ResnetWebGpuError, WebGpuUnavailableError, WeightsError, InputError, GpuError } from './runtime/errors';
+export { ResnetWebGpuError, WebGpuUnavailableError, WeightsError, InputError, GpuError, DeviceLostError, GpuLimitError, DisposedError } from './runtime/errors';
 export { ResNetModel, type RunOptions, type MemoryReport } from './model/model';
 export { IMAGENET_PREPROCESS, type RgbaImage } from './model/images';
 export type { PreprocessConfig } from './kernels/preprocess';

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { create, globals } from 'webgpu';
-import { createGpu, type Gpu } from './runtime/device';
+import { createGpu, type Gpu, type GpuOptions } from './runtime/device';
 import { openWeights, type WeightOptions } from './model/load';
 import type { PreparedWeights } from './model/tensors';
 
@@ -27,14 +27,14 @@ function swiftShaderIcds(): string[] {
  * A GPU through Dawn. Uses the machine's GPU when it has one; otherwise falls back to SwiftShader
  * (a CPU Vulkan driver that ships with Chromium), found by itself.
  */
-export async function createNodeGpu(): Promise<Gpu> {
+export async function createNodeGpu(options: GpuOptions = {}): Promise<Gpu> {
   try {
-    return await createGpu(dawn());
+    return await createGpu(dawn(), options);
   } catch (first) {
     const icd = process.env.VK_ICD_FILENAMES ? undefined : swiftShaderIcds()[0];
     if (!icd && !process.env.VK_ICD_FILENAMES) throw first;
     if (icd) process.env.VK_ICD_FILENAMES = icd;
-    return createGpu(dawn(true), { forceFallbackAdapter: true });
+    return createGpu(dawn(true), { ...options, forceFallbackAdapter: true });
   }
 }
 

@@ -29,6 +29,17 @@ export class GpuWeights {
       this.buffers.set(name, uploadBuffer(gpu, data, name));
       this.bytes += data.byteLength;
     };
+    this.placeholder = uploadBuffer(gpu, new Float32Array(4), 'placeholder');
+    try {
+      this.upload(ops, tensors, put);
+    } catch (e) {
+      // A tensor past the device's buffer limits throws (../runtime/buffers): free what came before it.
+      this.destroy();
+      throw e;
+    }
+  }
+
+  private upload(ops: LayerOp[], tensors: TensorMap, put: (name: string, data: Float32Array) => void): void {
     for (const op of ops) {
       if (op.op === 'conv') {
         const w = tensors.get(`${op.name}.weight`)!;
@@ -44,7 +55,6 @@ export class GpuWeights {
       // A sum that may need padding first is added by the batchnorm kernel as x·1 + 0 + residual.
       if (op.op === 'conv' && op.padToResidual) put(`${op.name}.identity`, packScaleBias(new Float32Array(op.outChannels).fill(1), new Float32Array(op.outChannels)));
     }
-    this.placeholder = uploadBuffer(gpu, new Float32Array(4), 'placeholder');
   }
 
   get(name: string): GPUBuffer {

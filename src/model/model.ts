@@ -1,12 +1,13 @@
-import type { Gpu } from '../runtime/device';
-import { InputError, ResnetWebGpuError, WeightsError } from '../runtime/errors';
+import { checkBufferSize } from '../runtime/buffers';
+import { lostInfo, type Gpu } from '../runtime/device';
+import { DeviceLostError, DisposedError, GpuError, GpuLimitError, InputError, ResnetWebGpuError, typeName, WeightsError } from '../runtime/errors';
 import { nchwToNhwc4, type Shape4 } from '../runtime/layout';
 import { getPipeline } from '../runtime/pipelines';
 import { Schedule } from '../runtime/scheduler';
 import { buildGraph, GpuWeights, PROBABILITIES } from './graph';
-import { checkImage, IMAGENET_PREPROCESS, preprocessImages, type RgbaImage } from './images';
+import { checkImage, IMAGENET_PREPROCESS, preprocessImages, shrinkToFit, type RgbaImage } from './images';
 import { describeResNet, expectedTensors, INPUT, LOGITS, type LayerOp, type ResNetConfig } from './resnet';
-import { parameterCount, type ModelMeta, type PreparedWeights } from './tensors';
+import { parameterCount, type ModelMeta, type PreparedWeights, type TensorMap } from './tensors';
 
 export interface RunOptions {
   /** What to read back: raw logits (default) or softmax probabilities. */
@@ -24,100 +25,102 @@ export interface MemoryReport {
 
 /**
  * A ResNet on one GPU device. Weights upload and every pipeline compiles at load; a schedule
- * (memory plan, bind groups) is built per input shape and kept until the shape changes. Calls to
- * `run` are queued so concurrent callers never share buffers mid-flight.
+ * (memory plan, bind groups) is built per input shape and kept until the shape changes.
+ *
+ * Calls (`run`, `runImages`, `scheduleFor`) are queued, so concurrent callers never share buffers
+ * mid-flight. If the device is lost, the calls that needed it reject with a DeviceLostError and the
+ * next one makes a new device (`Gpu.restore`) and uploads the weights again from the host copy the
+ * model keeps (as much CPU memory as the weights take on the GPU). Every failure is a
+ * ResnetWebGpuError.
  */
 export class ResNetModel {
   readonly ops: LayerOp[];
   readonly parameterCount: number;
+  private weights?: GpuWeights;
+  /** The `gpu.generation` the weights were uploaded to. */
+  private generation = 0;
+  private weightBytes = 0;
   private schedule?: { key: string; schedule: Schedule };
   private queue: Promise<unknown> = Promise.resolve();
-  private disposed = false;
+  /** Calls queued or running. */
+  private pending = 0;
+  private disposed?: Promise<void>;
 
   private constructor(
     readonly gpu: Gpu,
     readonly config: ResNetConfig,
     readonly meta: ModelMeta,
-    private readonly weights: GpuWeights,
+    private readonly tensors: TensorMap,
     ops: LayerOp[],
-    parameters: number,
   ) {
     this.ops = ops;
-    this.parameterCount = parameters;
+    this.parameterCount = parameterCount(tensors);
   }
 
   static async load(gpu: Gpu, prepared: PreparedWeights, source = 'weights'): Promise<ResNetModel> {
+    if (!(prepared?.tensors instanceof Map) || typeof prepared.config !== 'object') throw new WeightsError(source, 'not prepared weights: expected { config, tensors, meta } as openWeights returns them');
     const ops = describeResNet(prepared.config);
-    const expected = expectedTensors(ops);
-    for (const [name, shape] of expected) {
-      const t = prepared.tensors.get(name);
-      if (!t) throw new WeightsError(source, `missing (expected shape [${shape}])`, name);
-      if (t.shape.join() !== shape.join()) throw new WeightsError(source, `expected shape [${shape}], got [${t.shape}]`, name);
-    }
-    // As for safetensors: a tensor the architecture does not read means the weights are for another model.
-    const unexpected = [...prepared.tensors.keys()].find((name) => !expected.has(name));
-    if (unexpected) throw new WeightsError(source, `unexpected tensor for ${prepared.config.arch}`, unexpected);
-    const weights = new GpuWeights(gpu, ops, prepared.tensors);
+    checkWeights(prepared.tensors, expectedTensors(ops), prepared.config.arch, source);
+    const model = new ResNetModel(gpu, prepared.config, prepared.meta, prepared.tensors, ops);
+    let device = gpu.device;
     try {
-      // Compile every pipeline the model uses now, in parallel: shapes live in uniforms, so a
-      // small stand-in input needs the same pipelines as any real one and allocates next to nothing.
-      const probe = buildGraph(ops, { n: 1, h: 32, w: 32, c: prepared.config.inputChannels }, weights);
-      await Promise.all(probe.steps.map((step) => getPipeline(gpu, step.program)));
+      if (gpu.lost) await gpu.restore();
+      device = gpu.device;
+      await model.upload(source);
     } catch (e) {
-      weights.destroy();
-      throw e;
+      throw await libraryError(e, device);
     }
-    return new ResNetModel(gpu, prepared.config, prepared.meta, weights, ops, parameterCount(prepared.tensors));
+    return model;
   }
 
   /** Run on a normalised float32 NCHW batch `[N, C, H, W]` (PyTorch's convention); returns `[N, classes]`. */
   run(input: Float32Array, shape: number[], options: RunOptions = {}): Promise<Float32Array> {
-    const s = this.checkInput(input, shape);
-    return this.runNhwc4(nchwToNhwc4(input, s), s, options);
+    try {
+      const s = this.checkInput(input, shape);
+      return this.runNhwc4(nchwToNhwc4(input, s), s, options);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /** Run on an input already in the GPU layout (NHWC, channels padded to 4). */
   runNhwc4(input: Float32Array, shape: Shape4, options: RunOptions = {}): Promise<Float32Array> {
+    const { n, h, w, c } = shape ?? {};
+    if (![n, h, w, c].every((d) => Number.isSafeInteger(d) && d > 0) || c !== this.config.inputChannels) {
+      return Promise.reject(new InputError(`runNhwc4 needs a shape {n, h, w, c} of positive sizes with c = ${this.config.inputChannels}, got ${JSON.stringify(shape)}`));
+    }
+    const values = n * h * w * Math.ceil(c / 4) * 4;
+    if (!(input instanceof Float32Array) || input.length !== values) {
+      return Promise.reject(new InputError(`runNhwc4 needs a Float32Array of ${values} values (NHWC, channels padded to 4), got ${typeName(input)} of ${(input as { length?: unknown })?.length} values`));
+    }
     return this.enqueue(async () => {
-      const schedule = await this.scheduleFor(shape);
-      const output = this.outputName(options);
-      return (await schedule.run({ [INPUT]: input }, [output]))[output];
+      const schedule = await this.scheduleFor_(shape);
+      return this.execute(schedule, { [INPUT]: input }, this.outputName(options));
     });
-  }
-
-  /** Run jobs one after another: they share the schedule's buffers. */
-  private enqueue<T>(job: () => Promise<T>): Promise<T> {
-    const result = this.queue.then(() => {
-      this.assertAlive();
-      return job();
-    });
-    this.queue = result.catch(() => undefined);
-    return result;
-  }
-
-  private outputName(options: RunOptions): string {
-    return options.output === 'probabilities' ? PROBABILITIES : LOGITS;
   }
 
   /**
    * Classify decoded images: each is preprocessed on the GPU as the model's config says (ImageNet's
    * transform when it says nothing) and the batch runs in one submit. Returns `[N, classes]`.
+   * An image too large for one GPU buffer is first shrunk on the CPU by a whole factor (box filter).
    */
   runImages(images: RgbaImage[], options: RunOptions = {}): Promise<Float32Array> {
-    if (!Array.isArray(images) || images.length === 0) return Promise.reject(new InputError('runImages needs at least one image'));
     try {
+      if (!Array.isArray(images) || images.length === 0) throw new InputError(`runImages needs a non-empty array of images, got ${typeName(images)}`);
       images.forEach(checkImage);
+      if (this.config.inputChannels !== 3) throw new InputError(`image input needs a 3-channel model; ${this.config.arch} takes ${this.config.inputChannels}`);
+      this.outputName(options);
     } catch (e) {
       return Promise.reject(e);
     }
-    if (this.config.inputChannels !== 3) return Promise.reject(new InputError(`image input needs a 3-channel model; ${this.config.arch} takes ${this.config.inputChannels}`));
     const pre = this.meta.preprocess ?? IMAGENET_PREPROCESS;
     return this.enqueue(async () => {
-      const schedule = await this.scheduleFor({ n: images.length, h: pre.cropH, w: pre.cropW, c: 3 });
-      const prep = await preprocessImages(this.gpu, images, pre, schedule.bufferOf(INPUT));
+      const { maxStorageBufferBindingSize, maxBufferSize } = this.gpu.device.limits;
+      const fitted = images.map((image) => shrinkToFit(image, Math.min(maxStorageBufferBindingSize, maxBufferSize)));
+      const schedule = await this.scheduleFor_({ n: images.length, h: pre.cropH, w: pre.cropW, c: 3 });
+      const prep = await preprocessImages(this.gpu, fitted, pre, schedule.bufferOf(INPUT));
       try {
-        const output = this.outputName(options);
-        return (await schedule.run({}, [output], prep.encode))[output];
+        return await this.execute(schedule, {}, this.outputName(options), prep.encode);
       } finally {
         prep.destroy();
       }
@@ -127,44 +130,208 @@ export class ResNetModel {
   memory(): MemoryReport {
     const plan = this.schedule?.schedule.memory;
     return {
-      weightBytes: this.weights.bytes,
+      weightBytes: this.weightBytes,
       activationBytes: plan?.totalBytes ?? 0,
       unplannedActivationBytes: plan?.unplannedBytes ?? 0,
       activationBuffers: plan?.slotBytes.length ?? 0,
     };
   }
 
-  /** The schedule for an input shape, built on first use. */
-  async scheduleFor(shape: Shape4): Promise<Schedule> {
+  /** The schedule for an input shape, built now unless it is the current one (queued like a run). */
+  scheduleFor(shape: Shape4): Promise<Schedule> {
+    return this.enqueue(() => this.scheduleFor_(shape));
+  }
+
+  /**
+   * Free every GPU buffer the model holds: at once when no call is pending, else as soon as the
+   * calls made before this one have settled (they complete as usual). Every later call rejects
+   * with a DisposedError. Resolves once the buffers are freed.
+   */
+  dispose(): Promise<void> {
+    const free = (): void => {
+      this.schedule?.schedule.destroy();
+      this.schedule = undefined;
+      this.weights?.destroy();
+      this.weights = undefined;
+    };
+    if (!this.disposed) {
+      if (this.pending === 0) {
+        free();
+        this.disposed = Promise.resolve();
+      } else {
+        this.disposed = this.queue.then(free);
+      }
+    }
+    return this.disposed;
+  }
+
+  /** Run jobs one after another: they share the schedule's buffers. */
+  private enqueue<T>(job: () => Promise<T>): Promise<T> {
+    if (this.disposed) return Promise.reject(new DisposedError());
+    this.pending++;
+    const result = this.queue.then(() => this.guarded(job));
+    this.queue = result.then(
+      () => void this.pending--,
+      () => void this.pending--,
+    );
+    return result;
+  }
+
+  /** One job: on a working device with this model's weights on it; failures become library errors. */
+  private async guarded<T>(job: () => Promise<T>): Promise<T> {
+    let device = this.gpu.device;
+    try {
+      if (this.gpu.lost) await this.gpu.restore();
+      device = this.gpu.device;
+      if (this.generation !== this.gpu.generation) {
+        // Everything the model built belongs to the lost device: release it (and its counts), then build anew.
+        this.schedule?.schedule.destroy();
+        this.schedule = undefined;
+        this.weights?.destroy();
+        this.weights = undefined;
+        await this.upload('weights');
+      }
+      return await job();
+    } catch (e) {
+      throw await libraryError(e, device);
+    }
+  }
+
+  /** Upload the weights to the current device and compile every pipeline the model uses. */
+  private async upload(source: string): Promise<void> {
+    const { gpu } = this;
+    const generation = gpu.generation;
+    const { value: weights, errors } = withErrorScopes(gpu.device, () => {
+      try {
+        return new GpuWeights(gpu, this.ops, this.tensors);
+      } catch (e) {
+        if (!(e instanceof GpuLimitError)) throw e;
+        throw new GpuLimitError(e.limit, `${source}: tensor "${e.what}" (as laid out for the GPU)`, e.bytes, e.max, 'the model is too large for this device');
+      }
+    });
+    try {
+      await throwGpuErrors(errors, 'uploading the weights');
+      // Compile every pipeline the model uses now, in parallel: shapes live in uniforms, so a
+      // small stand-in input needs the same pipelines as any real one and allocates next to nothing.
+      const probe = buildGraph(this.ops, { n: 1, h: 32, w: 32, c: this.config.inputChannels }, weights);
+      await Promise.all(probe.steps.map((step) => getPipeline(gpu, step.program)));
+    } catch (e) {
+      weights.destroy();
+      throw e;
+    }
+    this.weights = weights;
+    this.weightBytes = weights.bytes;
+    this.generation = generation;
+  }
+
+  /** The schedule for an input shape, built on first use; sizes are checked against the device's limits first. */
+  private async scheduleFor_(shape: Shape4): Promise<Schedule> {
     const key = `${shape.n}x${shape.h}x${shape.w}x${shape.c}`;
     if (this.schedule?.key !== key) {
       this.schedule?.schedule.destroy();
       this.schedule = undefined;
-      this.schedule = { key, schedule: await Schedule.create(this.gpu, buildGraph(this.ops, shape, this.weights)) };
+      const spec = buildGraph(this.ops, shape, this.weights!);
+      const input = `input [N, C, H, W] = [${shape.n}, ${shape.c}, ${shape.h}, ${shape.w}]`;
+      for (const [tensor, bytes] of spec.tensorBytes) {
+        if (!(bytes > 0)) throw new InputError(`${input} is too small for ${this.config.arch}: activation "${tensor}" comes out empty`);
+        checkBufferSize(this.gpu, bytes, 'storage', `${input}: activation "${tensor}"`, 'use a smaller batch or image size');
+      }
+      this.schedule = { key, schedule: await Schedule.create(this.gpu, spec) };
     }
     return this.schedule.schedule;
   }
 
-  /** Free every GPU buffer the model holds; later calls fail. */
-  dispose(): void {
-    this.disposed = true;
-    this.schedule?.schedule.destroy();
-    this.schedule = undefined;
-    this.weights.destroy();
+  /** Run a schedule and read back one output; with `gpu.debug`, a WebGPU error in it rejects. */
+  private async execute(schedule: Schedule, inputs: Record<string, ArrayBufferView>, output: string, before?: (encoder: GPUCommandEncoder) => void): Promise<Float32Array> {
+    const run = (): Promise<Record<string, Float32Array>> => schedule.run(inputs, [output], before);
+    if (!this.gpu.debug) return (await run())[output];
+    const { value, errors } = withErrorScopes(this.gpu.device, run);
+    const [result] = await Promise.all([value, throwGpuErrors(errors, 'running the model')]);
+    return result[output];
   }
 
-  private assertAlive(): void {
-    if (this.disposed) throw new ResnetWebGpuError('disposed', 'this model was disposed; load it again to run it');
+  private outputName(options: RunOptions): string {
+    const output = options?.output ?? 'logits';
+    if (output !== 'logits' && output !== 'probabilities') throw new InputError(`options.output must be "logits" or "probabilities", got ${JSON.stringify(output)}`);
+    return output === 'probabilities' ? PROBABILITIES : LOGITS;
   }
 
-  private checkInput(input: Float32Array, shape: number[]): Shape4 {
-    if (!(input instanceof Float32Array)) throw new InputError(`input must be a Float32Array, got ${Object.prototype.toString.call(input)}`);
-    if (shape.length !== 4 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
-      throw new InputError(`input shape must be [N, C, H, W] with positive sizes, got [${shape}]`);
+  private checkInput(input: unknown, shape: unknown): Shape4 {
+    if (!(input instanceof Float32Array)) {
+      const hint = Array.isArray(input) || ArrayBuffer.isView(input) ? ': convert it with Float32Array.from(input)' : '';
+      throw new InputError(`input must be a Float32Array (float32 NCHW), got ${typeName(input)}${hint}`);
     }
-    const [n, c, h, w] = shape;
-    if (c !== this.config.inputChannels) throw new InputError(`input has ${c} channels, ${this.config.arch} expects ${this.config.inputChannels} (shape [N, C, H, W], got [${shape}])`);
-    if (input.length !== n * c * h * w) throw new InputError(`input has ${input.length} values, shape [${shape}] needs ${n * c * h * w}`);
+    if (!Array.isArray(shape) || shape.length !== 4 || !shape.every((d) => Number.isSafeInteger(d) && d > 0)) {
+      throw new InputError(`input shape must be [N, C, H, W] with positive whole sizes, got ${Array.isArray(shape) ? `[${shape.map(String).join(', ')}]` : typeName(shape)}`);
+    }
+    const [n, c, h, w] = shape as number[];
+    if (c !== this.config.inputChannels) throw new InputError(`input has ${c} channels, ${this.config.arch} expects ${this.config.inputChannels} (shape [N, C, H, W], got [${shape.join(', ')}])`);
+    if (input.length !== n * c * h * w) throw new InputError(`input has ${input.length} values, shape [${shape.join(', ')}] needs ${n * c * h * w}`);
+    // NaN or ±Infinity would spread through every convolution it touches (and, through the padding
+    // mask's 0·Infinity, to border outputs): refuse it here rather than return NaN logits.
+    for (let i = 0; i < input.length; i++) {
+      if (!Number.isFinite(input[i])) {
+        const at = [Math.floor(i / (c * h * w)), Math.floor(i / (h * w)) % c, Math.floor(i / w) % h, i % w];
+        throw new InputError(`input[${at.join(', ')}] (flat index ${i}) is ${input[i]}: inputs must be finite numbers`);
+      }
+    }
     return { n, h, w, c };
   }
+}
+
+/** Prepared weights hold exactly the tensors the architecture reads, each of its shape, all finite. */
+function checkWeights(tensors: TensorMap, expected: Map<string, number[]>, arch: string, source: string): void {
+  for (const [name, shape] of expected) {
+    const t = tensors.get(name);
+    if (!t) throw new WeightsError(source, `missing (expected shape [${shape}])`, name);
+    if (t.shape.join() !== shape.join()) throw new WeightsError(source, `expected shape [${shape}], got [${t.shape}]`, name);
+    const count = shape.reduce((a, b) => a * b, 1);
+    if (!(t.data instanceof Float32Array) || t.data.length !== count) throw new WeightsError(source, `holds ${t.data?.length} values, shape [${shape}] needs ${count}`, name);
+    const bad = t.data.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new WeightsError(source, `value ${bad} is ${t.data[bad]}: weights must be finite`, name);
+  }
+  // As for safetensors: a tensor the architecture does not read means the weights are for another model.
+  const unexpected = [...tensors.keys()].find((name) => !expected.has(name));
+  if (unexpected) throw new WeightsError(source, `unexpected tensor for ${arch}`, unexpected);
+}
+
+/**
+ * Call `fn` inside validation and out-of-memory error scopes, which close as soon as it returns: an
+ * async `fn` runs synchronously up to its first await (for a run, just after the submit). Scopes are
+ * per device, shared by every model on it, so none may stay open across an await.
+ */
+function withErrorScopes<T>(device: GPUDevice, fn: () => T): { value: T; errors: Promise<(GPUError | null)[]> } {
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('validation');
+  const close = (): Promise<(GPUError | null)[]> => Promise.all([device.popErrorScope(), device.popErrorScope()]);
+  let value: T;
+  try {
+    value = fn();
+  } catch (e) {
+    // fn's own error is the one to report; the scopes only have to be closed.
+    void close();
+    throw e;
+  }
+  return { value, errors: close() };
+}
+
+async function throwGpuErrors(errors: Promise<(GPUError | null)[]>, what: string): Promise<void> {
+  const [validation, memory] = await errors;
+  if (validation) throw new GpuError(`${what}: WebGPU validation error: ${validation.message}`, 'gpu-validation');
+  if (memory) throw new GpuError(`${what}: the GPU ran out of memory: ${memory.message}`, 'gpu-out-of-memory');
+}
+
+/**
+ * What a failure means to the caller. A GPU failure on a device that turns out to be lost is a
+ * DeviceLostError; our own errors pass through; anything else (a WebGPU exception) becomes a GpuError.
+ */
+async function libraryError(e: unknown, device: GPUDevice): Promise<ResnetWebGpuError> {
+  const gpuFailure = !(e instanceof ResnetWebGpuError) || e.constructor === GpuError;
+  const lost = gpuFailure ? await lostInfo(device) : undefined;
+  if (lost) {
+    const why = lost.message ? `${lost.reason}: ${lost.message}` : lost.reason;
+    return new DeviceLostError(lost.reason, `the GPU device was lost during this call (${why}); the next call makes a new device and uploads the weights again`);
+  }
+  if (e instanceof ResnetWebGpuError) return e;
+  return new GpuError(`WebGPU failed: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
 }

@@ -1,9 +1,15 @@
 import type { Gpu } from './device';
+import { GpuLimitError } from './errors';
 
-/** Create a GPU buffer and count it against `gpu.liveBuffers` / `gpu.liveBytes`. */
+/**
+ * Create a GPU buffer and count it against `gpu.liveBuffers` / `gpu.liveBytes`. A size past the
+ * device's limits throws a GpuLimitError naming the buffer: WebGPU itself would only make an
+ * invalid buffer and report it out of band, and the inference would read zeros.
+ */
 export function createBuffer(gpu: Gpu, size: number, usage: GPUBufferUsageFlags, label?: string): GPUBuffer {
   // WebGPU wants sizes in multiples of 4; an empty binding is invalid, so keep at least 16 bytes.
   const padded = Math.max(16, Math.ceil(size / 16) * 16);
+  checkBufferSize(gpu, padded, usage & GPUBufferUsage.STORAGE ? 'storage' : 'other', label ?? 'a buffer');
   const buffer = gpu.device.createBuffer({ size: padded, usage, label });
   gpu.liveBuffers++;
   gpu.liveBytes += padded;
@@ -48,4 +54,11 @@ export async function readBuffer(gpu: Gpu, source: GPUBuffer, byteLength: number
   } finally {
     destroyBuffer(gpu, staging);
   }
+}
+
+/** Throw a GpuLimitError if a buffer of `bytes` would exceed the device's limits (storage buffers are bound whole). */
+export function checkBufferSize(gpu: Gpu, bytes: number, kind: 'storage' | 'other', what: string, advice = ''): void {
+  const { maxBufferSize, maxStorageBufferBindingSize } = gpu.device.limits;
+  if (kind === 'storage' && bytes > maxStorageBufferBindingSize) throw new GpuLimitError('maxStorageBufferBindingSize', what, bytes, maxStorageBufferBindingSize, advice);
+  if (bytes > maxBufferSize) throw new GpuLimitError('maxBufferSize', what, bytes, maxBufferSize, advice);
 }

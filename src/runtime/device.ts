@@ -1,4 +1,4 @@
-import { WebGpuUnavailableError } from './errors';
+import { WebGpuUnavailableError, type BufferLimit } from './errors';
 
 /** The adapter facts a user (and the kernel choice) cares about. */
 export interface AdapterSummary {
@@ -9,23 +9,43 @@ export interface AdapterSummary {
   features: string[];
 }
 
-/** A WebGPU device with the facts of the adapter it came from. */
+/**
+ * A WebGPU device with the facts of the adapter it came from. The device can be lost (a driver
+ * reset, the GPU removed, `device.destroy()`): `restore` then replaces it, and `generation` tells
+ * whoever built buffers or pipelines on the old one to build them again.
+ */
 export interface Gpu {
+  /** The current device: after a loss and `restore`, a new object. */
   device: GPUDevice;
   adapter: AdapterSummary;
   /** Counts GPU buffers created through `createBuffer` in ./buffers, for leak checks and reports. */
   liveBuffers: number;
   liveBytes: number;
+  /** 1 for the first device, one more for each device `restore` made. */
+  generation: number;
+  /** Why the current device was lost, once its `lost` promise has resolved; undefined while it works. */
+  lost?: { reason: string; message: string };
+  /** Every inference runs inside WebGPU error scopes, so a validation error rejects the call that caused it. */
+  debug: boolean;
+  /** When the device is lost, request a new adapter and device (one request, however many callers wait on it). */
+  restore(): Promise<void>;
 }
 
 export interface GpuOptions {
   powerPreference?: GPUPowerPreference;
   forceFallbackAdapter?: boolean;
+  /** See `Gpu.debug`. */
+  debug?: boolean;
+  /**
+   * Buffer limits to ask for instead of the adapter's largest (ResNet weights exceed WebGPU's
+   * defaults of 128 MiB binding / 256 MiB buffer): e.g. the defaults, to see what fits on any device.
+   */
+  requiredLimits?: Partial<Record<BufferLimit, number>>;
 }
 
 /**
  * Acquire an adapter and device from a `GPU` object: `navigator.gpu` in a browser, Dawn's in Node
- * (see ../node.ts). Asks for the adapter's full buffer limits: ResNet weights exceed the defaults.
+ * (see ../node.ts). Keeps `gpu` and `options`, so a lost device can be replaced by `restore`.
  */
 export async function createGpu(gpu: GPU | undefined = globalThis.navigator?.gpu, options: GpuOptions = {}): Promise<Gpu> {
   if (!gpu) {
@@ -33,7 +53,35 @@ export async function createGpu(gpu: GPU | undefined = globalThis.navigator?.gpu
       'WebGPU is not available: navigator.gpu is undefined. Use a browser with WebGPU enabled, served from https or localhost (file:// pages have no WebGPU), or the Node entry point.',
     );
   }
-  const adapter = await gpu.requestAdapter(options);
+  let restoring: Promise<void> | undefined;
+  const state: Gpu = {
+    ...(await openDevice(gpu, options)),
+    liveBuffers: 0,
+    liveBytes: 0,
+    generation: 1,
+    debug: options.debug ?? false,
+    restore() {
+      if (!state.lost) return Promise.resolve();
+      restoring ??= openDevice(gpu, options)
+        .then(({ device, adapter }) => {
+          Object.assign(state, { device, adapter, lost: undefined, generation: state.generation + 1 });
+          watch(device);
+        })
+        .finally(() => (restoring = undefined));
+      return restoring;
+    },
+  };
+  // Only the current device's loss counts: an old one resolving late must not mark its successor lost.
+  const watch = (device: GPUDevice): void =>
+    void device.lost.then((info) => {
+      if (state.device === device) state.lost = { reason: info.reason, message: info.message };
+    });
+  watch(state.device);
+  return state;
+}
+
+async function openDevice(gpu: GPU, options: GpuOptions): Promise<{ device: GPUDevice; adapter: AdapterSummary }> {
+  const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference, forceFallbackAdapter: options.forceFallbackAdapter });
   if (!adapter) {
     throw new WebGpuUnavailableError(
       'WebGPU is present but returned no adapter: there is no usable GPU, and no fallback adapter was offered.',
@@ -43,8 +91,8 @@ export async function createGpu(gpu: GPU | undefined = globalThis.navigator?.gpu
   const device = await adapter.requestDevice({
     requiredFeatures: wanted.filter((f) => adapter.features.has(f)),
     requiredLimits: {
-      maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
-      maxBufferSize: adapter.limits.maxBufferSize,
+      maxStorageBufferBindingSize: options.requiredLimits?.maxStorageBufferBindingSize ?? adapter.limits.maxStorageBufferBindingSize,
+      maxBufferSize: options.requiredLimits?.maxBufferSize ?? adapter.limits.maxBufferSize,
       maxStorageBuffersPerShaderStage: Math.min(adapter.limits.maxStorageBuffersPerShaderStage, 8),
     },
   });
@@ -62,9 +110,15 @@ export async function createGpu(gpu: GPU | undefined = globalThis.navigator?.gpu
       isFallbackAdapter: (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false,
       features: [...adapter.features].sort(),
     },
-    liveBuffers: 0,
-    liveBytes: 0,
   };
+}
+
+/**
+ * How `device` was lost, or undefined if it works. A failure a loss causes (a rejected mapAsync)
+ * can settle just before `device.lost` does, so this waits one task for it.
+ */
+export function lostInfo(device: GPUDevice): Promise<GPUDeviceLostInfo | undefined> {
+  return Promise.race([device.lost, new Promise<undefined>((done) => setTimeout(done, 0))]);
 }
 
 export function describeAdapter(a: AdapterSummary): string {

@@ -44,24 +44,32 @@ export class Schedule {
       spec.inputs,
       spec.outputs,
     );
-    const slots = memory.slotBytes.map((bytes, i) => storageBuffer(gpu, bytes, `activations ${i}`));
-    const bufferOf = (t: string | GPUBuffer): GPUBuffer => (typeof t === 'string' ? slots[memory.slotOf.get(t)!] : t);
-    const uniforms = spec.steps.map((s) => uniformBuffer(gpu, s.program.uniforms, `${s.label} params`));
-    gpu.device.pushErrorScope('validation');
-    const pipelines = await Promise.all(spec.steps.map((s) => getPipeline(gpu, s.program)));
-    const bindGroups = spec.steps.map((step, i) =>
-      gpu.device.createBindGroup({
-        label: step.label,
-        layout: pipelines[i].getBindGroupLayout(0),
-        entries: [uniforms[i], ...step.inputs.map(bufferOf), bufferOf(step.output)].map((buffer, binding) => ({
-          binding,
-          resource: { buffer },
-        })),
-      }),
-    );
-    const error = await gpu.device.popErrorScope();
-    if (error) throw new GpuError(`building the inference schedule failed: ${error.message}`);
-    return new Schedule(gpu, spec, memory, slots, uniforms, pipelines, bindGroups);
+    const slots: GPUBuffer[] = [];
+    const uniforms: GPUBuffer[] = [];
+    try {
+      for (const [i, bytes] of memory.slotBytes.entries()) slots.push(storageBuffer(gpu, bytes, `activations ${i}`));
+      const bufferOf = (t: string | GPUBuffer): GPUBuffer => (typeof t === 'string' ? slots[memory.slotOf.get(t)!] : t);
+      for (const s of spec.steps) uniforms.push(uniformBuffer(gpu, s.program.uniforms, `${s.label} params`));
+      const pipelines = await Promise.all(spec.steps.map((s) => getPipeline(gpu, s.program)));
+      // The scope opens after the await: scopes are per device, and another model's calls may interleave with an await.
+      gpu.device.pushErrorScope('validation');
+      const bindGroups = spec.steps.map((step, i) =>
+        gpu.device.createBindGroup({
+          label: step.label,
+          layout: pipelines[i].getBindGroupLayout(0),
+          entries: [uniforms[i], ...step.inputs.map(bufferOf), bufferOf(step.output)].map((buffer, binding) => ({
+            binding,
+            resource: { buffer },
+          })),
+        }),
+      );
+      const error = await gpu.device.popErrorScope();
+      if (error) throw new GpuError(`building the inference schedule failed: ${error.message}`);
+      return new Schedule(gpu, spec, memory, slots, uniforms, pipelines, bindGroups);
+    } catch (e) {
+      for (const b of [...slots, ...uniforms]) destroyBuffer(gpu, b);
+      throw e;
+    }
   }
 
   bufferOf(tensor: string): GPUBuffer {
