@@ -6,7 +6,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import onnxProto, { type onnx as proto } from 'onnx-proto';
 import { describe, expect, test } from 'vitest';
-import { readNpy } from '../src/cli/npy';
 import { openWeights, ResNetModel, readWeightsFile, WeightsError, type PreparedWeights, type ResNetConfig } from '../src/node';
 import { parsePytorch } from '../src/model/readers/pytorch';
 import { readTfjsWeights } from '../src/model/readers/tfjs';
@@ -16,44 +15,11 @@ import { encodeFloats } from '../src/model/tensors';
 import { prepareStateDict } from '../src/model/torchvision';
 import { cosine, FACE_API_MANIFEST, FACE_API_MODEL, faceApiReference } from './face-api-fixture';
 import { argmaxRows, compare, ROOT } from './fixtures';
+import { formatReference, type FormatSpec } from './readers-fixture';
 import { testGpu } from './gpu';
 
 const { onnx } = onnxProto;
 const PYTHON = '/usr/bin/python3';
-
-interface FormatSpec {
-  model: string;
-  format: string;
-  classes?: number;
-  batch?: number;
-  height?: number;
-  width?: number;
-}
-
-const MAIN_FILE: Record<string, string> = {
-  pth: 'model.pth',
-  'pth-legacy': 'model.pth',
-  'pth-checkpoint': 'model.pth.tar',
-  'hf-safetensors': 'model.safetensors',
-  'hf-sharded': 'model.safetensors.index.json',
-  'hf-bin-sharded': 'pytorch_model.bin.index.json',
-  onnx: 'model.onnx',
-  'onnx-unfolded': 'model.onnx',
-  'onnx-external': 'model.onnx',
-};
-
-/** A model saved in one format with PyTorch's logits, made by scripts/weights_reference.py on first use and cached under .cache/fixtures/formats. */
-function formatReference(spec: FormatSpec): { dir: string; file: string; input: { data: Float32Array; shape: number[] }; logits: Float32Array } {
-  const s = { classes: 10, batch: 2, height: 64, width: 64, ...spec };
-  const dir = join(ROOT, '.cache', 'fixtures', 'formats', `${s.model}-${s.format}-c${s.classes}-n${s.batch}-${s.height}x${s.width}`);
-  if (!existsSync(join(dir, 'logits.npy'))) {
-    // prettier-ignore
-    execFileSync(PYTHON, [join(ROOT, 'scripts', 'weights_reference.py'), '--model', s.model, '--format', s.format,
-      '--classes', String(s.classes), '--batch', String(s.batch), '--height', String(s.height), '--width', String(s.width), '--out', dir], { stdio: 'inherit' });
-  }
-  const npy = (f: string) => readNpy(readFileSync(join(dir, f)), f);
-  return { dir, file: join(dir, MAIN_FILE[s.format]), input: npy('input.npy'), logits: npy('logits.npy').data };
-}
 
 async function logitsOf(weights: PreparedWeights, input: { data: Float32Array; shape: number[] }): Promise<Float32Array> {
   const gpu = await testGpu();

@@ -1,0 +1,41 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readNpy } from '../src/cli/npy';
+import { ROOT } from './fixtures';
+
+const PYTHON = '/usr/bin/python3'; // Debian's, which has torch
+
+export interface FormatSpec {
+  model: string;
+  format: string;
+  classes?: number;
+  batch?: number;
+  height?: number;
+  width?: number;
+}
+
+const MAIN_FILE: Record<string, string> = {
+  pth: 'model.pth',
+  'pth-legacy': 'model.pth',
+  'pth-checkpoint': 'model.pth.tar',
+  'hf-safetensors': 'model.safetensors',
+  'hf-sharded': 'model.safetensors.index.json',
+  'hf-bin-sharded': 'pytorch_model.bin.index.json',
+  onnx: 'model.onnx',
+  'onnx-unfolded': 'model.onnx',
+  'onnx-external': 'model.onnx',
+};
+
+/** A model saved in one format with PyTorch's logits, made by scripts/weights_reference.py on first use and cached under .cache/fixtures/formats. */
+export function formatReference(spec: FormatSpec): { dir: string; file: string; input: { data: Float32Array; shape: number[] }; logits: Float32Array } {
+  const s = { classes: 10, batch: 2, height: 64, width: 64, ...spec };
+  const dir = join(ROOT, '.cache', 'fixtures', 'formats', `${s.model}-${s.format}-c${s.classes}-n${s.batch}-${s.height}x${s.width}`);
+  if (!existsSync(join(dir, 'logits.npy'))) {
+    // prettier-ignore
+    execFileSync(PYTHON, [join(ROOT, 'scripts', 'weights_reference.py'), '--model', s.model, '--format', s.format,
+      '--classes', String(s.classes), '--batch', String(s.batch), '--height', String(s.height), '--width', String(s.width), '--out', dir], { stdio: 'inherit' });
+  }
+  const npy = (f: string) => readNpy(readFileSync(join(dir, f)), f);
+  return { dir, file: join(dir, MAIN_FILE[s.format]), input: npy('input.npy'), logits: npy('logits.npy').data };
+}
