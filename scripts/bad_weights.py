@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Malformed and malicious torch.save files for the reader tests, written into --out.
 
-Each file is small and differs from a valid torch.save file by one defect (the valid one,
-good.pth, is written too). Tensors are pickled exactly as torch.save pickles them (GLOBAL
+Each file is small and differs from a valid torch.save file by one defect (the valid ones,
+good.pth and strided.pth, are written too). Tensors are pickled exactly as torch.save pickles them (GLOBAL
 torch._utils._rebuild_tensor_v2, storages as persistent ids), but their storages, offsets and
 sizes are ours to choose. Run with Debian's /usr/bin/python3.
 """
@@ -25,12 +25,12 @@ class Storage:
 class Tensor:
     """Pickles as torch.save pickles a tensor."""
 
-    def __init__(self, storage, offset, size):
+    def __init__(self, storage, offset, size, stride=None):
         self.storage, self.offset, self.size = storage, offset, size
+        self.stride = stride or tuple(int(torch.tensor(size[i + 1:]).prod()) for i in range(len(size)))
 
     def __reduce__(self):
-        stride = tuple(int(torch.tensor(self.size[i + 1:]).prod()) for i in range(len(self.size)))
-        return torch._utils._rebuild_tensor_v2, (self.storage, self.offset, tuple(self.size), stride, False, collections.OrderedDict())
+        return torch._utils._rebuild_tensor_v2, (self.storage, self.offset, tuple(self.size), tuple(self.stride), False, collections.OrderedDict())
 
 
 class Pickler(pickle.Pickler):
@@ -84,6 +84,9 @@ def main():
 
     s = Storage("0", 10)
     write_zip(p("good.pth"), {"archive/data.pkl": dumps(state([("w", Tensor(s, 0, [10]))])), "archive/data/0": floats})
+    # Valid, but not contiguous: a 3x2 view at offset 1, column-major (as .t() makes), and one that shares its storage.
+    shared = state([("t", Tensor(Storage("0", 12), 1, [3, 2], [1, 3])), ("u", Tensor(Storage("0", 12), 6, [2, 2]))])
+    write_zip(p("strided.pth"), {"archive/data.pkl": dumps(shared), "archive/data/0": struct.pack("<12f", *range(12))})
     write_zip(p("big-endian.pth"), {"archive/data.pkl": dumps(state([("w", Tensor(s, 0, [10]))])), "archive/byteorder": b"big", "archive/data/0": floats})
     # A pickle that would run os.system: by GLOBAL (protocol 2) and by STACK_GLOBAL (protocol 4).
     write_zip(p("forbidden-global.pth"), {"archive/data.pkl": dumps(state([("w", Evil())]), 2), "archive/data/0": floats})

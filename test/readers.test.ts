@@ -184,12 +184,17 @@ async function rejects(promise: Promise<unknown>, file: string, tensor: string |
 describe('bad files are rejected: typed, named, fast', () => {
   const badDir = join(ROOT, '.cache', 'fixtures', 'bad-weights');
   const bad = (name: string): string => {
-    if (!existsSync(join(badDir, 'big-endian.pth'))) execFileSync(PYTHON, [join(ROOT, 'scripts', 'bad_weights.py'), '--out', badDir], { stdio: 'inherit' });
+    if (!existsSync(join(badDir, 'strided.pth'))) execFileSync(PYTHON, [join(ROOT, 'scripts', 'bad_weights.py'), '--out', badDir], { stdio: 'inherit' });
     return join(badDir, name);
   };
   const pth = (name: string, tensor: string | undefined, pattern: RegExp) => rejects(readWeightsFile(bad(name)), name, tensor, pattern);
 
   describe('torch.save', () => {
+    test('strided views and a shared storage are read as torch reads them', () => {
+      const tensors = parsePytorch(new Uint8Array(readFileSync(bad('strided.pth'))), 'strided.pth');
+      expect(tensors.get('t')).toEqual({ shape: [3, 2], data: Float32Array.from([1, 4, 2, 5, 3, 6]) });
+      expect(tensors.get('u')).toEqual({ shape: [2, 2], data: Float32Array.from([6, 7, 8, 9]) });
+    });
     test('a pickle calling os.system through GLOBAL + REDUCE', () => pth('forbidden-global.pth', 'w', /global posix\.system is not allowed/));
     test('a pickle calling os.system through STACK_GLOBAL + REDUCE (protocol 4)', () => pth('forbidden-stack-global.pth', 'w', /global posix\.system is not allowed/));
     test('a whole pickled model instead of its state_dict', () => pth('whole-model.pth', undefined, /global torch\.nn\.modules\.container\.Sequential is not allowed/));
