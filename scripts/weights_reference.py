@@ -18,6 +18,10 @@ Formats (file names in --out):
   onnx            model.onnx: torch.onnx.export in eval mode (BatchNorm folded into Conv)
   onnx-unfolded   model.onnx: TrainingMode.PRESERVE, no constant folding (BatchNormalization kept)
   onnx-external   model.onnx + model.onnx.data: folded, every initializer in the external file
+  tfjs-keras-Q    model.json + group1-shardNofM.bin: a TF.js layers model named as Keras's
+                  ResNet50/101/152 (v1: --variant v1; conv biases, BatchNorm epsilon 1.001e-5),
+                  weights quantized as Q = uint8, uint16, float16 or float32 (none); the logits
+                  are those of the dequantized weights
 """
 import argparse
 import json
@@ -112,14 +116,14 @@ class CifarResNet(nn.Module):
         return self.linear(out.view(out.size(0), -1))
 
 
-def build(name, classes, seed, in_size):
+def build(name, classes, seed, in_size, variant):
     if name == "preact-resnet18":
         torch.manual_seed(seed)
         return calibrate_batchnorm(PreActResNet([2, 2, 2, 2], classes), seed, in_size)
     if name == "cifar-resnet20":
         torch.manual_seed(seed)
         return calibrate_batchnorm(CifarResNet(3, classes), seed, in_size)
-    return seeded_resnet(name, classes, seed, "v1.5", in_size)
+    return seeded_resnet(name, classes, seed, variant, in_size)
 
 
 # torchvision names -> Hugging Face transformers' ResNetForImageClassification names.
@@ -145,6 +149,83 @@ def split(state, parts):
     names = list(state)
     size = -(-len(names) // parts)
     return [{k: state[k] for k in names[i * size:(i + 1) * size]} for i in range(parts)]
+
+
+KERAS_EPS = 1.001e-5
+
+
+def keras_names(model):
+    """(torchvision conv, Keras layer) pairs of a Keras ResNet v1: conv1_conv, conv{S}_block{B}_{K}_conv (0 = shortcut)."""
+    pairs = [("conv1", "conv1")]
+    for s, layer in enumerate([model.layer1, model.layer2, model.layer3, model.layer4]):
+        for b, block in enumerate(layer):
+            prefix = f"conv{s + 2}_block{b + 1}"
+            if block.downsample is not None:
+                pairs.append((f"layer{s + 1}.{b}.downsample", f"{prefix}_0"))
+            pairs += [(f"layer{s + 1}.{b}.conv{k}", f"{prefix}_{k}") for k in (1, 2, 3)]
+    return pairs
+
+
+def quantize(values, dtype):
+    """TF.js converter's affine quantization (nudged min) or float16; returns (bytes, quantization, dequantized values)."""
+    values = values.astype(np.float32)
+    if dtype == "none":
+        return values.tobytes(), None, values
+    if dtype == "float16":
+        half = values.astype(np.float16)
+        return half.tobytes(), {"dtype": "float16"}, half.astype(np.float32)
+    qtype = {"uint8": np.uint8, "uint16": np.uint16}[dtype]
+    levels = np.iinfo(qtype).max
+    lo, hi = float(values.min()), float(values.max())
+    scale = (hi - lo) / levels if hi > lo else 1.0
+    nudged = round(lo / scale) * scale
+    q = np.clip(np.round((values - nudged) / scale), 0, levels).astype(qtype)
+    return q.tobytes(), {"dtype": dtype, "scale": scale, "min": nudged}, (q.astype(np.float64) * scale + nudged).astype(np.float32)
+
+
+def save_keras_tfjs(model, quantization, out):
+    """Write a Keras-named TF.js layers model and load the weights it holds (dequantized) back into `model`."""
+    g = torch.Generator().manual_seed(7)
+    state = {k: v.double() for k, v in model.state_dict().items()}
+    modules = dict(model.named_modules())
+    weights, blobs, layers = [], [], []
+
+    def put(name, array):
+        data, q, back = quantize(array, quantization)
+        spec = {"name": name, "shape": list(array.shape), "dtype": "float32"}
+        if q:
+            spec["quantization"] = q
+        weights.append(spec)
+        blobs.append(data)
+        return torch.from_numpy(back.astype(np.float64))
+
+    for conv, keras in keras_names(model):
+        weight_key = f"{conv}.0.weight" if conv.endswith("downsample") else f"{conv}.weight"
+        bn = f"{conv}.1" if conv.endswith("downsample") else re.sub(r"conv(\d)$", r"bn\1", conv)
+        # A Keras conv has a bias; give it one and shift the moving mean by it: the same function.
+        bias = 0.1 * torch.randn(state[weight_key].shape[0], generator=g, dtype=torch.float64)
+        state[weight_key] = put(f"{keras}_conv/kernel", state[weight_key].permute(2, 3, 1, 0).numpy()).permute(3, 2, 0, 1)
+        bias = put(f"{keras}_conv/bias", bias.numpy())
+        state[f"{bn}.weight"] = put(f"{keras}_bn/gamma", state[f"{bn}.weight"].numpy())
+        state[f"{bn}.bias"] = put(f"{keras}_bn/beta", state[f"{bn}.bias"].numpy())
+        state[f"{bn}.running_mean"] = put(f"{keras}_bn/moving_mean", (state[f"{bn}.running_mean"] + bias).numpy()) - bias
+        state[f"{bn}.running_var"] = put(f"{keras}_bn/moving_variance", state[f"{bn}.running_var"].numpy())
+        modules[bn].eps = KERAS_EPS
+        layers += [{"class_name": "Conv2D", "config": {"name": f"{keras}_conv"}}, {"class_name": "BatchNormalization", "config": {"name": f"{keras}_bn", "epsilon": KERAS_EPS}}]
+    state["fc.weight"] = put("predictions/kernel", state["fc.weight"].t().numpy()).t()
+    state["fc.bias"] = put("predictions/bias", state["fc.bias"].numpy())
+    layers.append({"class_name": "Dense", "config": {"name": "predictions", "activation": "softmax"}})
+    stream = b"".join(blobs)
+    shard = 4 * 2**20  # the converter's default shard size
+    paths = [f"group1-shard{i + 1}of{-(-len(stream) // shard)}.bin" for i in range(-(-len(stream) // shard))]
+    for i, path in enumerate(paths):
+        with open(os.path.join(out, path), "wb") as f:
+            f.write(stream[i * shard:(i + 1) * shard])
+    topology = {"class_name": "Functional", "config": {"name": "resnet", "layers": layers}, "keras_version": "2.13.1", "backend": "tensorflow"}
+    with open(os.path.join(out, "model.json"), "w") as f:
+        json.dump({"format": "layers-model", "generatedBy": "keras v2.13.1", "convertedBy": "scripts/weights_reference.py",
+                   "modelTopology": {"model_config": topology}, "weightsManifest": [{"paths": paths, "weights": weights}]}, f)
+    model.double().load_state_dict(state)
 
 
 def save(model, fmt, x, out):
@@ -185,6 +266,8 @@ def save(model, fmt, x, out):
     elif fmt == "onnx-unfolded":
         torch.onnx.export(model, x, os.path.join(out, "model.onnx"), input_names=["input"], output_names=["logits"], opset_version=13,
                           training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
+    elif fmt.startswith("tfjs-keras-"):
+        save_keras_tfjs(model, fmt[len("tfjs-keras-"):], out)
     else:
         raise SystemExit(f"unknown format {fmt}")
 
@@ -197,12 +280,13 @@ def main():
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--height", type=int, default=64)
     ap.add_argument("--width", type=int, default=64)
+    ap.add_argument("--variant", default="v1.5", choices=["v1.5", "v1"], help="torchvision models: where bottlenecks stride")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
-    model = build(a.model, a.classes, a.seed, min(a.height, a.width, 64))
+    model = build(a.model, a.classes, a.seed, min(a.height, a.width, 64), a.variant)
     x = torch.randn(a.batch, 3, a.height, a.width, generator=torch.Generator().manual_seed(a.seed + 2))
     save(model, a.format, x, a.out)
     with torch.no_grad():

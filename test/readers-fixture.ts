@@ -9,6 +9,8 @@ const PYTHON = '/usr/bin/python3'; // Debian's, which has torch
 export interface FormatSpec {
   model: string;
   format: string;
+  /** torchvision bottlenecks: where they stride (Keras's ResNets are v1). */
+  variant?: 'v1.5' | 'v1';
   classes?: number;
   batch?: number;
   height?: number;
@@ -25,15 +27,19 @@ const MAIN_FILE: Record<string, string> = {
   onnx: 'model.onnx',
   'onnx-unfolded': 'model.onnx',
   'onnx-external': 'model.onnx',
+  'tfjs-keras-uint8': 'model.json',
+  'tfjs-keras-uint16': 'model.json',
+  'tfjs-keras-float16': 'model.json',
+  'tfjs-keras-none': 'model.json',
 };
 
 /** A model saved in one format with PyTorch's logits, made by scripts/weights_reference.py on first use and cached under .cache/fixtures/formats. */
 export function formatReference(spec: FormatSpec): { dir: string; file: string; input: { data: Float32Array; shape: number[] }; logits: Float32Array } {
-  const s = { classes: 10, batch: 2, height: 64, width: 64, ...spec };
-  const dir = join(ROOT, '.cache', 'fixtures', 'formats', `${s.model}-${s.format}-c${s.classes}-n${s.batch}-${s.height}x${s.width}`);
+  const s = { classes: 10, batch: 2, height: 64, width: 64, variant: 'v1.5', ...spec };
+  const dir = join(ROOT, '.cache', 'fixtures', 'formats', `${s.model}${s.variant === 'v1' ? '-v1' : ''}-${s.format}-c${s.classes}-n${s.batch}-${s.height}x${s.width}`);
   if (!existsSync(join(dir, 'logits.npy'))) {
     // prettier-ignore
-    execFileSync(PYTHON, [join(ROOT, 'scripts', 'weights_reference.py'), '--model', s.model, '--format', s.format,
+    execFileSync(PYTHON, [join(ROOT, 'scripts', 'weights_reference.py'), '--model', s.model, '--format', s.format, '--variant', s.variant,
       '--classes', String(s.classes), '--batch', String(s.batch), '--height', String(s.height), '--width', String(s.width), '--out', dir], { stdio: 'inherit' });
   }
   const npy = (f: string) => readNpy(readFileSync(join(dir, f)), f);

@@ -144,6 +144,15 @@ describe('TF.js', () => {
     expect(tensors.get('f32')!.data).toEqual(Float32Array.from([0.1, -2.5]));
   });
 
+  // uint16 and float32 decode through the same paths (see the dequantization test and face-api's re-encodings).
+  for (const quantization of ['uint8', 'float16'] as const) {
+    test(`Keras ResNet50 as tfjs-converter writes it (layers model, 4 MB shards), ${quantization}-quantized`, () =>
+      expectMatchesTorch(
+        { model: 'resnet50', variant: 'v1', format: `tfjs-keras-${quantization}`, batch: 1 },
+        { arch: 'resnet50', block: 'bottleneck', variant: 'v1', numClasses: 10 },
+      ));
+  }
+
   // face-api's uint8 weights, re-encoded: float32 holds exactly the same values, so the PyTorch
   // rebuild's tolerance applies; float16 and uint16 round them, and the descriptors barely move.
   for (const [kind, shardBytes] of [

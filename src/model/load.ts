@@ -56,7 +56,7 @@ async function openJson(bytes: Uint8Array, file: string, read: ReadFile, options
   const { isTfjsManifest, readTfjsWeights } = await import('./readers/tfjs');
   if (isTfjsManifest(json)) {
     const { prepareTfjsWeights } = await import('./readers/tfjs-models');
-    return confirm(prepareTfjsWeights(await readTfjsWeights(json, file, read), file), file, options);
+    return confirm(prepareTfjsWeights(await readTfjsWeights(json, file, read), file, object.modelTopology), file, options);
   }
   throw new WeightsError(file, `not a ${SHARD_FORMAT} index (no "format": "${SHARD_FORMAT}"), nor a safetensors/PyTorch index ("weight_map"), nor a TF.js model ("weightsManifest")`);
 }

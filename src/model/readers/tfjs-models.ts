@@ -1,10 +1,11 @@
 import { WeightsError } from '../../runtime/errors';
-import { describeResNet, expectedTensors, type ResNetConfig } from '../resnet';
+import { ARCHITECTURES, describeResNet, expectedTensors, type ResNetConfig } from '../resnet';
 import type { PreparedWeights, TensorMap } from '../tensors';
 
 /**
  * ResNets that exist as TF.js weights, mapped onto the engine's ResNet definition: face-api's
- * FaceRecognitionNet (dlib's face-recognition ResNet).
+ * FaceRecognitionNet (dlib's face-recognition ResNet) and Keras's ResNet50/101/152 as
+ * tfjs-converter writes them (layers models).
  */
 
 /** TF.js HWIO convolution filters → OIHW. */
@@ -117,9 +118,93 @@ export function prepareFaceRecognitionNet(tensors: TensorMap, file: string): Pre
   return { config, tensors: prepared, meta: { preprocess: { resize: 150, cropH: 150, cropW: 150, mean, std: [1, 1, 1], grayscale: false } } };
 }
 
-/** Map TF.js weights onto a ResNet the engine knows, by their names. */
-export function prepareTfjsWeights(tensors: TensorMap, file: string): PreparedWeights {
+/** keras.applications.resnet's BatchNormalization epsilon, where the topology does not say. */
+const KERAS_EPS = 1.001e-5;
+
+/** BatchNormalization epsilons by layer name, from a Keras model topology (model.json's `modelTopology`). */
+function kerasEpsilons(topology: unknown): Map<string, number> {
+  type Layer = { class_name?: string; config?: { name?: string; epsilon?: number; layers?: Layer[] } };
+  const root = topology as { model_config?: Layer } & Layer;
+  const out = new Map<string, number>();
+  const visit = (layers: Layer[] | undefined): void => {
+    for (const l of layers ?? []) {
+      if (typeof l?.config?.name === 'string' && typeof l.config.epsilon === 'number') out.set(l.config.name, l.config.epsilon);
+      visit(l?.config?.layers);
+    }
+  };
+  visit((root?.model_config ?? root)?.config?.layers);
+  return out;
+}
+
+/**
+ * Keras's ResNet50/101/152 (keras.applications.resnet, the paper's v1: a bottleneck strides in its
+ * first 1×1): `conv1_conv`/`conv1_bn`, then `conv{S}_block{B}_{K}_conv`/`_bn` for stages S = 2…5,
+ * K = 0 (projection shortcut, first block only), 1, 2, 3, and the `predictions` Dense layer.
+ * Convolutions have biases, folded with the BatchNorm (epsilon from the topology, else Keras's
+ * 1.001e-5): scale = γ/√(var+ε), bias = β + (b − mean)·scale. Keras pads the stem and the max pool
+ * with explicit ZeroPadding2D layers (3 and 1), which is torchvision's padding (the pool's zeros
+ * are below every post-ReLU value, so they never win).
+ */
+export function prepareKerasResNet(tensors: TensorMap, file: string, topology?: unknown): PreparedWeights {
+  const stemName = [...tensors.keys()].find((n) => n.endsWith('conv1_conv/kernel'))!;
+  const prefix = stemName.slice(0, -'conv1_conv/kernel'.length);
+  const layers: number[] = [];
+  for (let stage = 2; tensors.has(`${prefix}conv${stage}_block1_1_conv/kernel`); stage++) {
+    let blocks = 0;
+    while (tensors.has(`${prefix}conv${stage}_block${blocks + 1}_1_conv/kernel`)) blocks++;
+    layers.push(blocks);
+  }
+  if (!tensors.has(`${prefix}conv2_block1_3_conv/kernel`)) throw new WeightsError(file, 'a Keras ResNet without bottleneck blocks (ResNet50/101/152 have them)', `${prefix}conv2_block1_3_conv/kernel`);
+  const predictions = tensors.get(`${prefix}predictions/kernel`);
+  if (!predictions) throw new WeightsError(file, 'missing: a Keras ResNet without its classifier (include_top=False) gives no logits', `${prefix}predictions/kernel`);
+  const stem = tensors.get(stemName)!;
+  const depth = 2 + 3 * layers.reduce((a, b) => a + b, 0);
+  const known = Object.entries(ARCHITECTURES).find(([, a]) => a.block === 'bottleneck' && a.layers.join() === layers.join())?.[0];
+  const config: ResNetConfig = {
+    arch: known ?? `resnet${depth}`,
+    block: 'bottleneck',
+    layers,
+    widths: layers.map((_, s) => tensors.get(`${prefix}conv${s + 2}_block1_1_conv/kernel`)!.shape[3]),
+    stemWidth: stem.shape[3],
+    numClasses: predictions.shape[1],
+    variant: 'v1',
+    inputChannels: stem.shape[2],
+  };
+  const epsilons = kerasEpsilons(topology);
+  const ops = describeResNet(config);
+  const taker = new Taker(tensors, file, config.arch);
+  const prepared: TensorMap = new Map();
+  for (const op of ops) {
+    if (op.op === 'conv') {
+      const m = /^layer(\d)\.(\d+)\.(?:conv(\d)|downsample)$/.exec(op.name);
+      const layer = prefix + (m ? `conv${+m[1] + 1}_block${+m[2] + 1}_${m[3] ?? 0}` : 'conv1');
+      const hwio = [op.kernel, op.kernel, op.inChannels, op.outChannels];
+      const c = [op.outChannels];
+      const kernel = taker.take(`${layer}_conv/kernel`, hwio);
+      const convBias = taker.take(`${layer}_conv/bias`, c);
+      const gamma = taker.take(`${layer}_bn/gamma`, c);
+      const beta = taker.take(`${layer}_bn/beta`, c);
+      const mean = taker.take(`${layer}_bn/moving_mean`, c);
+      const variance = taker.take(`${layer}_bn/moving_variance`, c);
+      const eps = epsilons.get(`${layer.slice(prefix.length)}_bn`) ?? KERAS_EPS;
+      const scale = gamma.map((g, i) => g / Math.sqrt(variance[i] + eps));
+      prepared.set(`${op.name}.weight`, { shape: [op.outChannels, op.inChannels, op.kernel, op.kernel], data: hwioToOihw(kernel, hwio) });
+      prepared.set(`${op.name}.scale`, { shape: c, data: scale });
+      prepared.set(`${op.name}.bias`, { shape: c, data: beta.map((b, i) => b + (convBias[i] - mean[i]) * scale[i]) });
+    } else if (op.op === 'linear') {
+      const kernel = taker.take(`${prefix}predictions/kernel`, [op.inFeatures, op.outFeatures]);
+      prepared.set('fc.weight', { shape: [op.outFeatures, op.inFeatures], data: transpose2d(kernel, [op.inFeatures, op.outFeatures]) });
+      prepared.set('fc.bias', { shape: [op.outFeatures], data: Float32Array.from(taker.take(`${prefix}predictions/bias`, [op.outFeatures])) });
+    }
+  }
+  taker.checkAllUsed();
+  return { config, tensors: prepared, meta: {} };
+}
+
+/** Map TF.js weights onto a ResNet the engine knows, by their names (`topology`: model.json's modelTopology, when there is one). */
+export function prepareTfjsWeights(tensors: TensorMap, file: string, topology?: unknown): PreparedWeights {
   if (isFaceRecognitionNet(tensors)) return prepareFaceRecognitionNet(tensors, file);
+  if ([...tensors.keys()].some((n) => n.endsWith('conv1_conv/kernel'))) return prepareKerasResNet(tensors, file, topology);
   const first = tensors.keys().next().value;
-  throw new WeightsError(file, "TF.js weights of a model this loader does not map (known: face-api's face-recognition ResNet)", first);
+  throw new WeightsError(file, "TF.js weights of a model this loader does not map (known: face-api's face-recognition ResNet, Keras's ResNet50/101/152)", first);
 }
