@@ -13,7 +13,8 @@ export default defineConfig({
       formats: ['es'],
     },
     rollupOptions: {
-      external: [...builtinModules, ...builtinModules.map((m) => `node:${m}`), 'webgpu', 'commander', '@petamoriken/float16'],
+      // Runtime dependencies stay imports: the CommonJS ones (pngjs, jpeg-js, cli-progress) require() Node builtins, which an ES bundle cannot.
+      external: [...builtinModules, ...builtinModules.map((m) => `node:${m}`), 'webgpu', 'commander', '@petamoriken/float16', 'cli-progress', 'pngjs', 'jpeg-js'],
     },
   },
   test: {
