@@ -115,3 +115,131 @@ test('failures exit non-zero with one message naming the problem, and no stack t
   expect(debug.stderr).toMatch(/^WeightsError: input\.npy: unsupported weights format/m);
   expect(debug.stderr).toMatch(STACK_LINE);
 });
+
+// convert, classify and eval. classify and eval default to the bundled model
+// (weights/fashion-mnist-resnet18), found relative to the package: cli() runs outside it.
+
+const DEFAULT_DIR = join(ROOT, 'weights', 'fashion-mnist-resnet18');
+const FASHION_LABELS = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+test('convert writes a shard index that reads back as the same weights, with labels and preprocessing', async () => {
+  const ref = torchReference(RESNET18);
+  const labels = join(dir, 'labels.txt');
+  writeFileSync(labels, `${FASHION_LABELS.join('\n')}\n`);
+  const preprocess = { resize: 32, cropH: 28, cropW: 30, mean: [0.5, 0.4, 0.3], std: [0.2, 0.25, 0.3], grayscale: false };
+  const out = join(dir, 'converted');
+  const r = cli('convert', ref.model, '--out', out, '--labels', labels, '--preprocess', JSON.stringify(preprocess), '--shard-bytes', String(1 << 20));
+  expect(r.stderr).toMatch(/wrote .*model\.json: resnet18, 62 tensors as f32, 44,726,568 bytes in 43 shards/);
+  expect(r.status).toBe(0);
+  const original = await readWeightsFile(ref.model);
+  const converted = await readWeightsFile(join(out, 'model.json'));
+  expect(converted.config).toEqual(original.config);
+  expect(converted.meta).toEqual({ labels: FASHION_LABELS, preprocess });
+  expect([...converted.tensors.keys()]).toEqual([...original.tensors.keys()]);
+  for (const [name, t] of original.tensors) {
+    const c = converted.tensors.get(name)!;
+    expect(c.shape, name).toEqual(t.shape);
+    expect(Buffer.from(c.data.buffer, c.data.byteOffset, c.data.byteLength).equals(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)), name).toBe(true);
+  }
+  const index = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8'));
+  expect(index.shards.every((s: { bytes: number }) => s.bytes <= 1 << 20)).toBe(true);
+
+  // An index converts too, keeping its meta; f16 rounds every value to the nearest half.
+  const half = join(dir, 'converted-f16');
+  expect(cli('convert', join(out, 'model.json'), '--out', half, '--dtype', 'f16').status).toBe(0);
+  const rounded = await readWeightsFile(join(half, 'model.json'));
+  expect(rounded.meta).toEqual(converted.meta);
+  for (const [name, t] of original.tensors) {
+    const r16 = rounded.tensors.get(name)!.data;
+    // Half precision keeps 11 significant bits; 2^-25 is half the smallest subnormal.
+    const beyond = t.data.filter((v, i) => !(Math.abs(r16[i] - v) <= Math.abs(v) * 2 ** -11 + 2 ** -25)).length;
+    expect(beyond, name).toBe(0);
+  }
+});
+
+test('classify labels every bundled sample correctly with the bundled model (text and --json)', () => {
+  const samples: { file: string; label: number; name: string }[] = JSON.parse(readFileSync(join(DEFAULT_DIR, 'samples', 'samples.json'), 'utf8')).samples;
+  expect(samples.map((s) => s.label).sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  const files = samples.map((s) => join(DEFAULT_DIR, 'samples', s.file));
+  const r = cli('classify', '--json', '--top', '3', ...files);
+  expect(r.status).toBe(0);
+  const results: { file: string; top: { index: number; label: string; probability: number }[]; ms: number }[] = JSON.parse(r.stdout);
+  expect(results.map((x) => x.file)).toEqual(files);
+  results.forEach((result, i) => {
+    expect(Object.keys(result)).toEqual(['file', 'top', 'ms']);
+    expect(result.top).toHaveLength(3);
+    expect(result.top[0]).toMatchObject({ index: samples[i].label, label: samples[i].name });
+    for (const t of result.top) expect(t.label).toBe(FASHION_LABELS[t.index]);
+    const p = result.top.map((t) => t.probability);
+    expect(p).toEqual([...p].sort((a, b) => b - a));
+    expect(p[0]).toBeGreaterThan(0.5);
+    expect(p[0] + p[1] + p[2]).toBeLessThanOrEqual(1 + 1e-6);
+    expect(result.ms).toBeGreaterThan(0);
+  });
+
+  const text = cli('classify', files[0], files[1]);
+  expect(text.status).toBe(0);
+  for (const i of [0, 1]) {
+    expect(text.stdout).toMatch(new RegExp(`^${escapeRegExp(files[i])} \\(\\d+\\.\\d ms\\)\\n\\s+\\d+\\.\\d\\d%  ${escapeRegExp(samples[i].name)}\\n(\\s+\\d+\\.\\d\\d%  .+\\n){4}`, 'm'));
+  }
+});
+
+test('classify names the classes of an unlabelled 1000-class model by ImageNet', () => {
+  const imagenet: string[] = JSON.parse(readFileSync(join(ROOT, 'src', 'model', 'imagenet-labels.json'), 'utf8'));
+  expect(imagenet).toHaveLength(1000);
+  expect([imagenet[0], imagenet[1], imagenet[285], imagenet[999]]).toEqual(['tench', 'goldfish', 'Egyptian cat', 'toilet tissue']);
+  const ref = torchReference({ arch: 'resnet18', classes: 1000, batch: 1, height: 64, width: 64 });
+  const sample = join(DEFAULT_DIR, 'samples', readdirSync(join(DEFAULT_DIR, 'samples')).find((f) => f.endsWith('.png'))!);
+  const r = cli('classify', '--json', '--model', ref.model, '--top', '4', sample);
+  expect(r.status).toBe(0);
+  const [result] = JSON.parse(r.stdout);
+  expect(result.top).toHaveLength(4);
+  for (const t of result.top) expect(t.label).toBe(imagenet[t.index]);
+});
+
+test('eval --json: one object with accuracy and agreement with PyTorch on the first 300 test images', () => {
+  const r = cli('eval', '--limit', '300', '--batch', '128', '--json');
+  expect(r.status).toBe(0);
+  // stderr is not a TTY here: no progress bar.
+  expect(r.stderr).not.toMatch(/eval \[/);
+  const lines = r.stdout.trimEnd().split('\n');
+  expect(lines).toHaveLength(1);
+  const report = JSON.parse(lines[0]);
+  expect(Object.keys(report)).toEqual(['images', 'accuracy', 'agreement', 'ms']);
+  expect(report.images).toBe(300);
+  expect(report.accuracy).toBeGreaterThanOrEqual(0.9);
+  expect(report.agreement).toBeGreaterThanOrEqual(0.99);
+  // Both are whole counts of the 300.
+  expect(Math.abs(report.accuracy * 300 - Math.round(report.accuracy * 300))).toBeLessThan(1e-9);
+  expect(Math.abs(report.agreement * 300 - Math.round(report.agreement * 300))).toBeLessThan(1e-9);
+  expect(report.ms).toBeGreaterThan(0);
+});
+
+test('classify, eval and convert failures exit 1 with one message and no stack trace', () => {
+  const ref = torchReference(RESNET18);
+  const imagenetModel = torchReference({ arch: 'resnet18', classes: 1000, batch: 1, height: 64, width: 64 }).model;
+  const broken = join(dir, 'broken.png');
+  writeFileSync(broken, Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from('not really a PNG')]));
+  const empty = mkdtempSync(join(dir, 'no-data-'));
+  const labels = join(dir, 'three-labels.json');
+  writeFileSync(labels, JSON.stringify(['a', 'b', 'c']));
+  const cases: [string[], RegExp][] = [
+    [['classify', join(ROOT, 'package.json')], /package\.json: not a PNG or JPEG image/],
+    [['classify', broken], /broken\.png: could not decode the image/],
+    [['classify', join(dir, 'absent.png')], /ENOENT: no such file or directory, open '.*absent\.png'/],
+    [['classify', '--top', '0', broken], /option '-k, --top <k>' argument '0' is invalid/],
+    [['eval', '--data', empty], /t10k-images-idx3-ubyte\(\.gz\) not found in .*no-data-/],
+    [['eval', '--model', imagenetModel, '--limit', '1'], /Fashion-MNIST has 10 classes, the model has 1000/],
+    [['convert', ref.model, '--out', join(dir, 'c1'), '--labels', labels], /three-labels\.json: 3 labels for a model with 10 classes/],
+    [['convert', ref.model, '--out', join(dir, 'c2'), '--preprocess', '{"resize": 28, "cropH": 28, "cropW": 28, "mean": [0, 0, 0], "std": [1, 0, 1]}'], /--preprocess: "std" must be three positive numbers/],
+    [['convert', ref.model, '--out', join(dir, 'c3'), '--dtype', 'bf16'], /argument 'bf16' is invalid\. Allowed choices are f32, f16/],
+  ];
+  for (const [args, message] of cases) {
+    const r = cli(...args);
+    expect(r.status, args.join(' ')).toBe(1);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(STACK_LINE);
+    expect(r.stdout).toBe('');
+  }
+});
