@@ -97,6 +97,10 @@ def main():
     big = Storage("0", 2**30)
     write_zip(p("storage-gigabytes.pth"), {"archive/data.pkl": dumps(state([("w", Tensor(big, 0, [10]))])), "archive/data/0": floats})
     write_zip(p("view-beyond-storage.pth"), {"archive/data.pkl": dumps(state([("w", Tensor(s, 8, [10]))])), "archive/data/0": floats})
+    # 32 tensors each viewing all of one 4 MiB storage: 128 MiB to decode from 4 MiB of data.
+    repeated = Storage("0", 2**20)
+    views = state([(f"w{i}", Tensor(repeated, 0, [2**20])) for i in range(32)])
+    write_zip(p("repeated-views.pth"), {"archive/data.pkl": dumps(views), "archive/data/0": bytes(2**22)}, zipfile.ZIP_DEFLATED)
     complex_storage = Storage("0", 5, torch.ComplexFloatStorage)
     write_zip(p("complex-dtype.pth"), {"archive/data.pkl": dumps(state([("w", Tensor(complex_storage, 0, [5]))])), "archive/data/0": floats})
     write_zip(p("no-storage-entry.pth"), {"archive/data.pkl": dumps(state([("w", Tensor(s, 0, [10]))]))})

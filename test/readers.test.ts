@@ -193,7 +193,7 @@ async function rejects(promise: Promise<unknown>, file: string, tensor: string |
 describe('bad files are rejected: typed, named, fast', () => {
   const badDir = join(ROOT, '.cache', 'fixtures', 'bad-weights');
   const bad = (name: string): string => {
-    if (!existsSync(join(badDir, 'strided.pth'))) execFileSync(PYTHON, [join(ROOT, 'scripts', 'bad_weights.py'), '--out', badDir], { stdio: 'inherit' });
+    if (!existsSync(join(badDir, 'repeated-views.pth'))) execFileSync(PYTHON, [join(ROOT, 'scripts', 'bad_weights.py'), '--out', badDir], { stdio: 'inherit' });
     return join(badDir, name);
   };
   const pth = (name: string, tensor: string | undefined, pattern: RegExp) => rejects(readWeightsFile(bad(name)), name, tensor, pattern);
@@ -212,6 +212,7 @@ describe('bad files are rejected: typed, named, fast', () => {
     test('a storage entry shorter than its tensor', () => pth('storage-short.pth', 'w', /zip entry archive\/data\/0 holds 24 bytes, 40 expected/));
     test('a storage claiming gigabytes', () => pth('storage-gigabytes.pth', 'w', /storages claim 4294967296 bytes, the tensors cover 40/));
     test('a view beyond the end of its storage', () => pth('view-beyond-storage.pth', 'w', /elements up to 18 of storage 0, which holds 10/));
+    test('many tensors viewing the same storage, to multiply what is decoded', () => pth('repeated-views.pth', 'w31', /the tensors cover 134217728 bytes of 4194304 bytes of storage/));
     test('a storage with no zip entry', () => pth('no-storage-entry.pth', 'w', /storage 0 has no zip entry archive\/data\/0/));
     test('a complex dtype', () => pth('complex-dtype.pth', 'w', /stored as complex64/));
     test('zip bomb: 256 MiB of deflated zeros for a 4 KiB tensor', () => pth('zip-bomb.pth', 'w', /holds 268435456 bytes, 4096 expected/));

@@ -35,9 +35,9 @@ export async function openWeights(file: string, read: ReadFile, options: WeightO
   const bytes = await read(base);
   if (lower.endsWith('.json')) return openJson(bytes, file, read, options);
   if (lower.endsWith('.safetensors')) return prepareStateDict(parseSafetensors(bytes, file), file, options);
-  const { isZip, parsePytorch } = await import('./readers/pytorch');
-  // torch.save files go by many names (.pth, .pt, .bin, .th, .pth.tar, .ckpt): recognised by content.
-  if (isZip(bytes) || bytes[0] === 0x80) return prepareStateDict(parsePytorch(bytes, file), file, options);
+  // torch.save files go by many names (.pth, .pt, .bin, .th, .pth.tar, .ckpt): recognised by content, a zip archive or a pickle.
+  const zip = bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04;
+  if (zip || bytes[0] === 0x80) return prepareStateDict((await import('./readers/pytorch')).parsePytorch(bytes, file), file, options);
   throw new WeightsError(file, `unsupported weights format: expected ${SUPPORTED_FORMATS}`);
 }
 

@@ -35,6 +35,8 @@ const STORAGES: Record<string, { dtype?: StoredDType; bytes: number; unsupported
 const MAX_PICKLE_BYTES = 64 * 1024 * 1024;
 /** Storage bytes beyond what the tensors cover that a file may hold (views of larger storages). */
 const STORAGE_SLACK_BYTES = 64 * 1024 * 1024;
+/** More storage than any ResNet needs (wide_resnet101_2 as float64 is 1 GB). */
+const MAX_STORAGE_BYTES = 2 ** 31;
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 
 interface StorageRef {
@@ -107,26 +109,28 @@ function stateDict(value: PickleValue, file: string): Map<string, TensorRef> {
 
 /**
  * Check every tensor against its storage before any storage is read: extents inside the storage,
- * and the storages no larger than the tensors need (plus slack), so a file cannot make us
- * allocate or inflate more than its weights.
+ * the storages no larger than the tensors need (plus slack) nor than any ResNet, and the tensors
+ * not repeating their storages' data many times over, so a file cannot make us allocate or
+ * inflate more than its weights.
  */
 function checkExtents(tensors: Map<string, TensorRef>, storages: Map<string, StorageRef>, file: string): void {
-  const needed = new Map<string, number>();
   let tensorBytes = 0;
   for (const [name, t] of tensors) {
     const numel = elementCount(t.shape);
     if (numel > t.storage.numel) throw new WeightsError(file, `shape [${t.shape}] has ${numel} elements, its storage ${t.storage.key} only ${t.storage.numel}`, name);
     const last = numel === 0 ? 0 : t.offset + t.shape.reduce((a, d, i) => a + (d - 1) * t.stride[i], 0) + 1;
     if (last > t.storage.numel) throw new WeightsError(file, `elements up to ${last} of storage ${t.storage.key}, which holds ${t.storage.numel}`, name);
-    needed.set(t.storage.key, Math.max(needed.get(t.storage.key) ?? 0, last));
     tensorBytes += numel * STORAGES[t.storage.type].bytes;
   }
   let storageBytes = 0;
   for (const s of storages.values()) storageBytes += s.numel * STORAGES[s.type].bytes;
-  if (storageBytes > tensorBytes + STORAGE_SLACK_BYTES) {
+  if (storageBytes > Math.min(tensorBytes + STORAGE_SLACK_BYTES, MAX_STORAGE_BYTES)) {
     const [key] = [...storages.values()].sort((a, b) => b.numel - a.numel);
     const user = [...tensors].find(([, t]) => t.storage.key === key.key)?.[0];
     throw new WeightsError(file, `storages claim ${storageBytes} bytes, the tensors cover ${tensorBytes}; the largest, ${key.key}, claims ${key.numel} elements`, user);
+  }
+  if (tensorBytes > 2 * storageBytes + STORAGE_SLACK_BYTES) {
+    throw new WeightsError(file, `the tensors cover ${tensorBytes} bytes of ${storageBytes} bytes of storage: views repeating the same data`, [...tensors.keys()].pop());
   }
 }
 
@@ -158,11 +162,10 @@ function toTensorMap(tensors: Map<string, TensorRef>, file: string, storageBytes
 }
 
 const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
-export const isZip = (bytes: Uint8Array): boolean => ZIP_MAGIC.every((b, i) => bytes[i] === b);
 
 /** Read a torch.save file (either serialisation) as a map of float tensors by state_dict name. */
 export function parsePytorch(bytes: Uint8Array, file: string): TensorMap {
-  return isZip(bytes) ? parseZip(bytes, file) : parseLegacy(bytes, file);
+  return ZIP_MAGIC.every((b, i) => bytes[i] === b) ? parseZip(bytes, file) : parseLegacy(bytes, file);
 }
 
 function unzip(bytes: Uint8Array, file: string, filter: (entry: UnzipFileInfo) => boolean): Record<string, Uint8Array> {
