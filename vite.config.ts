@@ -1,5 +1,6 @@
 import { builtinModules } from 'node:module';
 import { defineConfig } from 'vitest/config';
+import pkg from './package.json' with { type: 'json' };
 
 // One config: `vite build` makes the library (browser entry, Node entry, CLI) with WGSL inlined as
 // strings; Vitest runs the unit and model tests in Node against Dawn.
@@ -14,7 +15,9 @@ export default defineConfig({
     },
     rollupOptions: {
       // Runtime dependencies stay imports: the CommonJS ones (pngjs, jpeg-js, cli-progress) require() Node builtins, which an ES bundle cannot.
-      external: [...builtinModules, ...builtinModules.map((m) => `node:${m}`), 'webgpu', 'commander', '@petamoriken/float16', 'cli-progress', 'pngjs', 'jpeg-js'],
+      // Runtime dependencies stay imports (users' installs or bundlers resolve them); bundled, the
+      // CommonJS ones cannot require() Node's built-ins from an ES module.
+      external: [...builtinModules, ...builtinModules.map((m) => `node:${m}`), ...Object.keys(pkg.dependencies).map((d) => new RegExp(`^${d}(/|$)`))],
     },
   },
   test: {
