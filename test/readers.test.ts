@@ -71,6 +71,12 @@ describe('each format matches PyTorch', () => {
 
   test('ONNX with every initializer in an external data file: resnet18', () => expectMatchesTorch({ model: 'resnet18', format: 'onnx-external' }, resnet18));
 
+  test('ONNX of the CIFAR ResNet-20: option-A shortcuts as Slice + Pad (its pads computed by constant ops)', () =>
+    expectMatchesTorch(
+      { model: 'cifar-resnet20', format: 'onnx', height: 32, width: 32 },
+      { arch: 'resnet20', layers: [3, 3, 3], stem: { kernel: 3, stride: 1, pad: 1 }, shortcut: 'subsample', shortcutPadding: 'both' },
+    ));
+
   test('ONNX bottleneck blocks: resnet50', () => expectMatchesTorch({ model: 'resnet50', format: 'onnx', batch: 1 }, { arch: 'resnet50', block: 'bottleneck', variant: 'v1.5', numClasses: 10 }));
 
   test('ONNX pre-activation ResNet v2 (standalone BatchNorm+ReLU kernels), BatchNorm folded where it follows a conv', () =>
@@ -264,9 +270,9 @@ describe('bad files are rejected: typed, named, fast', () => {
   });
 
   describe('ONNX', () => {
-    /** The resnet18 fixture decoded, edited and re-encoded; other files read from the fixture's folder. */
-    const edited = (format: 'onnx' | 'onnx-external', edit: (model: proto.ModelProto) => void, extra: Record<string, Uint8Array> = {}) => {
-      const { dir } = formatReference({ model: 'resnet18', format });
+    /** A fixture (resnet18 unless `spec` says) decoded, edited and re-encoded; other files read from the fixture's folder. */
+    const edited = (format: 'onnx' | 'onnx-external', edit: (model: proto.ModelProto) => void, extra: Record<string, Uint8Array> = {}, spec: Partial<FormatSpec> = {}) => {
+      const { dir } = formatReference({ model: 'resnet18', format, ...spec });
       const model = onnx.ModelProto.decode(readFileSync(join(dir, 'model.onnx')));
       edit(model);
       const bytes = onnx.ModelProto.encode(model).finish();
@@ -328,10 +334,21 @@ describe('bad files are rejected: typed, named, fast', () => {
         'fc.weight',
         /bytes \[0, 20480\) lie outside the 1000-byte file/,
       ));
-    test("a shortcut the engine has no layer for: the CIFAR ResNet's option A (Slice + Pad) names its node", async () => {
-      const { file } = formatReference({ model: 'cifar-resnet20', format: 'onnx', height: 32, width: 32 });
-      await rejects(readWeightsFile(file), 'model.onnx', undefined, /node "\/layer2\/layer2\.0\/[^"]*" \((Slice|Pad)\) does not fit a ResNet/);
-    });
+    test('a parameter-free shortcut that is not option A: reflection padding', () =>
+      rejects(
+        edited(
+          'onnx',
+          (m) => {
+            const mode = graph(m).node.find((n) => n.name === '/layer2/layer2.0/Pad')!.attribute!.find((a) => a.name === 'mode')!;
+            mode.s = new TextEncoder().encode('reflect');
+          },
+          {},
+          { model: 'cifar-resnet20', height: 32, width: 32 },
+        ),
+        'model.onnx',
+        undefined,
+        /node "\/layer2\/layer2\.0\/Pad" \(Pad\) does not fit a ResNet: Pad mode reflect/,
+      ));
   });
 
   describe('TF.js', () => {

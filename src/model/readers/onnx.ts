@@ -41,7 +41,15 @@ interface Block {
   /** Pre-activation BatchNorm, projection shortcut (either may be absent), then the main convolutions. */
   preact?: Unit;
   shortcut?: Unit;
+  /** A parameter-free (option A) shortcut: subsample or average pool, then zero channels before/after. */
+  optionA?: { node: Node; kind: 'subsample' | 'avgpool'; stride: number; before: number; after: number };
   convs: Unit[];
+}
+
+/** A constant integer tensor, as the small shape computations around Pad produce. */
+interface Ints {
+  shape: number[];
+  data: number[];
 }
 
 const num = (v: number | { toNumber(): number }): number => (typeof v === 'number' ? v : v.toNumber());
@@ -112,6 +120,19 @@ async function loadInitializers(graph: proto.IGraphProto, file: string, read: Re
 }
 
 const T = onnx.TensorProto.DataType;
+const OPTION_A_OPS = ['Slice', 'AveragePool', 'Pad'];
+
+/** An INT64/INT32 tensor's values as numbers (INT64's extremes, the "to the end" of Slice, become ±2^63 approximately). */
+function intsOf(t: proto.ITensorProto, raw?: Uint8Array): Ints {
+  const shape = (t.dims ?? []).map(num);
+  const bytes = raw ?? t.rawData;
+  let data: number[];
+  if (bytes?.length) {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    data = t.dataType === T.INT32 ? Array.from({ length: bytes.length / 4 }, (_, i) => view.getInt32(4 * i, true)) : Array.from({ length: bytes.length / 8 }, (_, i) => Number(view.getBigInt64(8 * i, true)));
+  } else data = (t.dataType === T.INT32 ? (t.int32Data ?? []) : (t.int64Data ?? [])).map(num);
+  return { shape, data };
+}
 const ELEMENT_BYTES: Record<number, number> = { [T.FLOAT]: 4, [T.FLOAT16]: 2, [T.BFLOAT16]: 2, [T.DOUBLE]: 8, [T.INT64]: 8, [T.INT32]: 4 };
 
 class GraphWalker {
@@ -140,6 +161,8 @@ class GraphWalker {
       if (n.opType === 'Identity') continue;
       n.inputs = n.inputs.map((i) => alias.get(i) ?? i);
       for (const o of n.outputs) this.producers.set(o, n);
+      // Shape reads only a tensor's dims (for a Reshape's target, as `x.view(x.size(0), -1)` exports): not a reader of its values.
+      if (n.opType === 'Shape') continue;
       for (const i of n.inputs) if (i) this.consumers.set(i, [...(this.consumers.get(i) ?? []), n]);
     }
   }
@@ -304,7 +327,10 @@ class GraphWalker {
   private block(x: string, preact?: { unit: Unit; out: string }): { block: Block; out: string } {
     const from = preact?.out ?? x;
     const convs = this.users(from).filter((u) => u.opType === 'Conv');
-    const others = this.users(from).filter((u) => u.opType !== 'Conv' && !(u.opType === 'Add' && !preact) && u !== preact?.unit.node);
+    // Option A reads the block's input itself, before any pre-activation.
+    const head = this.users(x).find((u) => OPTION_A_OPS.includes(u.opType));
+    const optionA = head ? this.optionA(head) : undefined;
+    const others = this.users(from).filter((u) => u.opType !== 'Conv' && !(u.opType === 'Add' && !preact) && u !== preact?.unit.node && u !== head);
     if (others.length) this.fail(others[0], `expected a Conv or Add reading the block input "${from}"`);
     let main: { unit: Unit; out: string } | undefined;
     let shortcut: { unit: Unit; out: string } | undefined;
@@ -331,11 +357,105 @@ class GraphWalker {
     const last = chain[chain.length - 1];
     const add = this.users(last.out)[0];
     const other = add.inputs.find((i) => i !== last.out);
-    if (add.inputs.length !== 2 || other !== (shortcut?.out ?? x)) this.fail(add, `expected the sum of "${last.out}" and the shortcut "${shortcut?.out ?? x}"`);
+    const sum = optionA?.out ?? shortcut?.out ?? x;
+    if (optionA && shortcut) this.fail(shortcut.unit.node, 'a block with both a projection and a parameter-free shortcut');
+    if (add.inputs.length !== 2 || other !== sum) this.fail(add, `expected the sum of "${last.out}" and the shortcut "${sum}"`);
     if (chain.length !== 2 && chain.length !== 3) this.fail(add, `${chain.length} convolutions on the main path: a basic block has 2, a bottleneck 3`);
     let out = add.outputs[0];
     if (!preact) out = this.only(out, ['Relu'], add).outputs[0];
-    return { block: { preact: preact?.unit, shortcut: shortcut?.unit, convs: chain.map((c) => c.unit) }, out };
+    return { block: { preact: preact?.unit, shortcut: shortcut?.unit, optionA: optionA?.shortcut, convs: chain.map((c) => c.unit) }, out };
+  }
+
+  /**
+   * An option-A shortcut from its first node: Slice(s) taking every stride-th row and column, or an
+   * AveragePool, then a Pad adding zero channels (its pads may be computed by a few constant ops,
+   * as torch.onnx.export writes F.pad).
+   */
+  private optionA(head: Node): { shortcut: NonNullable<Block['optionA']>; out: string } {
+    let node = head;
+    let kind: 'subsample' | 'avgpool' = 'subsample';
+    const strides = [1, 1];
+    while (node.opType === 'Slice' || node.opType === 'AveragePool') {
+      if (node.opType === 'AveragePool') {
+        const k = this.attr(node, 'kernel_shape', []) as number[];
+        const st = this.attr(node, 'strides', [1, 1]) as number[];
+        const p = this.attr(node, 'pads', [0, 0, 0, 0]) as number[];
+        if (k.join() !== st.join() || p.some((v) => v !== 0) || this.attr(node, 'ceil_mode', 0) !== 0) this.fail(node, `an average-pool shortcut must pool k×k windows with stride k and no padding, got kernel [${k}], strides [${st}], pads [${p}]`);
+        kind = 'avgpool';
+        strides.splice(0, 2, k[0] * strides[0], k[1] * strides[1]);
+      } else {
+        const [starts, ends, axes, steps] = [1, 2, 3, 4].map((i) => (node.inputs[i] ? this.ints(node.inputs[i], node).data : undefined));
+        (axes ?? starts!.map((_, i) => i)).forEach((axis, i) => {
+          const step = steps?.[i] ?? 1;
+          if ((axis !== 2 && axis !== 3) || starts![i] !== 0 || ends![i] < 2 ** 31 - 1 || step < 1) this.fail(node, `a subsampling shortcut must take every k-th row or column from the first, got axis ${axis}, start ${starts![i]}, end ${ends![i]}, step ${step}`);
+          strides[axis - 2] *= step;
+        });
+      }
+      node = this.only(node.outputs[0], ['Slice', 'AveragePool', 'Pad'], node);
+    }
+    if (node.opType !== 'Pad') this.fail(node, 'a parameter-free shortcut ends in a Pad adding channels');
+    if (this.attr(node, 'mode', 'constant') !== 'constant') this.fail(node, `Pad mode ${this.attr(node, 'mode', '')}`);
+    if (node.inputs[2] && this.initializers.has(node.inputs[2]) && this.tensor(node.inputs[2], node).data.some((v) => v !== 0)) this.fail(node, 'Pad with a non-zero value');
+    const pads = node.inputs[1] ? this.ints(node.inputs[1], node).data : (this.attr(node, 'pads', []) as number[]);
+    const [nb, before, hb, wb, ne, after, he, we] = pads;
+    if (pads.length !== 8 || [nb, hb, wb, ne, he, we].some((v) => v !== 0) || before < 0 || after < 0) this.fail(node, `pads [${pads}]: a shortcut may only add channels`);
+    if (strides[0] !== strides[1]) this.fail(node, `the shortcut strides ${strides[0]}×${strides[1]}`);
+    const add = this.only(node.outputs[0], ['Add'], node);
+    return { shortcut: { node: add, kind, stride: strides[0], before, after }, out: node.outputs[0] };
+  }
+
+  /** An integer tensor that constant nodes compute (Constant, ConstantOfShape, Concat, Reshape, Slice, Transpose, Cast, Unsqueeze). */
+  private ints(value: string, reader: Node, depth = 0): Ints {
+    const entry = this.initializers.get(value);
+    if (entry) return intsOf(entry.t, entry.raw);
+    const node = this.producers.get(value);
+    if (!node || depth > 32) this.fail(reader, `input "${value}" is not a constant`);
+    const arg = (i: number): Ints => this.ints(node!.inputs[i], node!, depth + 1);
+    switch (node!.opType) {
+      case 'Cast':
+        return arg(0);
+      case 'ConstantOfShape': {
+        const shape = arg(0).data;
+        const fill = node!.attrs.get('value');
+        if (elementCount(shape) > 1024) this.fail(node!, `a constant of shape [${shape}]`);
+        return { shape, data: new Array(elementCount(shape)).fill(typeof fill === 'number' ? fill : 0) };
+      }
+      case 'Concat': {
+        const parts = node!.inputs.map((_, i) => arg(i));
+        if (parts.some((p) => p.shape.length !== 1)) this.fail(node!, 'Concat of constants other than vectors');
+        const data = parts.flatMap((p) => p.data);
+        return { shape: [data.length], data };
+      }
+      case 'Reshape':
+      case 'Unsqueeze': {
+        const t = arg(0);
+        if (node!.opType === 'Unsqueeze') return { shape: [t.data.length, 1], data: t.data };
+        const target = arg(1).data;
+        const known = target.reduce((a, d) => (d > 0 ? a * d : a), 1);
+        return { shape: target.map((d, i) => (d === -1 ? t.data.length / known : d === 0 ? t.shape[i] : d)), data: t.data };
+      }
+      case 'Transpose': {
+        const t = arg(0);
+        if (t.shape.length !== 2) this.fail(node!, 'Transpose of a constant that is not a matrix');
+        const [r, c] = t.shape;
+        return { shape: [c, r], data: Array.from({ length: r * c }, (_, i) => t.data[(i % r) * c + Math.floor(i / r)]) };
+      }
+      case 'Slice': {
+        // Along the first axis only, as F.pad's export reverses the rows of its pads matrix.
+        const t = arg(0);
+        const [start, end, axis, step] = [1, 2, 3, 4].map((i) => (node!.inputs[i] ? arg(i).data[0] : i === 3 ? 0 : 1));
+        if (axis !== 0 || t.shape.length < 1) this.fail(node!, 'Slice of a constant along another axis than the first');
+        const rows = t.shape[0];
+        const row = t.data.length / rows;
+        const clamp = (v: number, lo: number, hi: number): number => Math.min(Math.max(v < 0 ? v + rows : v, lo), hi);
+        const picked: number[] = [];
+        if (step > 0) for (let i = clamp(start, 0, rows); i < clamp(end, 0, rows); i += step) picked.push(i);
+        else for (let i = clamp(start, -1, rows - 1); i > clamp(end, -1, rows - 1); i += step) picked.push(i);
+        return { shape: [picked.length, ...t.shape.slice(1)], data: picked.flatMap((i) => t.data.slice(i * row, (i + 1) * row)) };
+      }
+      default:
+        return this.fail(node!, `computes "${value}", which must be a constant`);
+    }
   }
 
   /** Flatten/Reshape/Squeeze (optional), then Gemm or MatMul (+ Add) writing a graph output. */
@@ -408,6 +528,23 @@ class GraphWalker {
     };
     if (JSON.stringify(stemConfig) !== JSON.stringify(TORCHVISION_STEM)) config.stem = stemConfig;
     if (preActivation) config.preActivation = true;
+    const optionA = blocks.filter((b) => b.optionA);
+    if (optionA.length) {
+      const projection = blocks.find((b) => b.shortcut);
+      if (projection) this.fail(projection.shortcut!.node, 'projection and parameter-free shortcuts mixed in one network');
+      const first = optionA[0].optionA!;
+      const padding = first.before === 0 ? 'after' : 'both';
+      for (const b of optionA) {
+        const a = b.optionA!;
+        const [inC, outC] = [b.convs[0].weight!.shape[1], b.convs[b.convs.length - 1].weight!.shape[0]];
+        if (a.kind !== first.kind) this.fail(a.node, `${a.kind} and ${first.kind} shortcuts mixed in one network`);
+        if (a.stride !== strideOf(b)) this.fail(a.node, `the shortcut strides ${a.stride}, the block ${strideOf(b)}`);
+        if (a.before + a.after !== outC - inC) this.fail(a.node, `${a.before} + ${a.after} zero channels do not take ${inC} channels to ${outC}`);
+        if ((padding === 'after' ? a.before !== 0 : a.before !== a.after) || (padding === 'both' && a.before === 0)) this.fail(a.node, `zero channels ${a.before} before and ${a.after} after: only all after, or half on each side`);
+      }
+      config.shortcut = first.kind;
+      if (padding === 'both') config.shortcutPadding = 'both';
+    }
     if (strides.some((s, stage) => s.some((v, b) => v !== (b === 0 && stage > 0 ? 2 : 1)))) config.blockStrides = strides;
     return config;
   }
