@@ -4,6 +4,15 @@
  * Plain loops: clarity over speed; the tests keep shapes small.
  */
 
+import type { Conv2dAttributes } from '../src/kernels/conv2d';
+import type { PoolAttributes } from '../src/kernels/pool';
+import type { PreprocessConfig } from '../src/kernels/preprocess';
+
+// The specs share the kernels' attribute types; the arithmetic below is written independently.
+export type ConvSpec = Omit<Conv2dAttributes, 'relu' | 'residual'>;
+export type PoolSpec = PoolAttributes;
+export type PreprocessSpec = PreprocessConfig;
+
 /** An NCHW tensor, as PyTorch lays it out. */
 export interface Nchw {
   n: number;
@@ -29,17 +38,6 @@ function epilogue(out: Nchw, scale: ArrayLike<number>, bias: ArrayLike<number>, 
   return out;
 }
 
-export interface ConvSpec {
-  outChannels: number;
-  kernelH: number;
-  kernelW: number;
-  strideH: number;
-  strideW: number;
-  /** top, left, bottom, right */
-  pads: [number, number, number, number];
-  dilationH: number;
-  dilationW: number;
-}
 
 /** torch.nn.functional.conv2d (weight OIHW, zero padding), then the per-channel affine, residual and ReLU. */
 export function conv2d(x: Nchw, weight: ArrayLike<number>, s: ConvSpec, scale: ArrayLike<number>, bias: ArrayLike<number>, residual: Nchw | undefined, relu: boolean): Nchw {
@@ -73,17 +71,6 @@ export function affine(x: Nchw, scale: ArrayLike<number>, bias: ArrayLike<number
   return epilogue(nchw(x.n, x.c, x.h, x.w, x.data.slice()), scale, bias, residual, relu);
 }
 
-export interface PoolSpec {
-  kind: 'max' | 'avg';
-  kernelH: number;
-  kernelW: number;
-  strideH: number;
-  strideW: number;
-  /** top, left, bottom, right; PyTorch's symmetric padding is the case top = bottom, left = right. */
-  pads: [number, number, number, number];
-  ceilMode: boolean;
-  countIncludePad: boolean;
-}
 
 /** ATen's pooling_output_shape_pad_lr (dilation 1). */
 function poolOut(size: number, kernel: number, stride: number, before: number, after: number, ceilMode: boolean): number {
@@ -174,14 +161,6 @@ export function padChannels(x: Nchw, outChannels: number, stride: number, offset
   return out;
 }
 
-export interface PreprocessSpec {
-  resize: number;
-  cropH: number;
-  cropW: number;
-  mean: [number, number, number];
-  std: [number, number, number];
-  grayscale: boolean;
-}
 
 /** Python 3's round(): halves go to the even neighbour. */
 const roundHalfEven = (v: number): number => {
