@@ -58,9 +58,7 @@ export class ResNetModel {
   }
 
   static async load(gpu: Gpu, prepared: PreparedWeights, source = 'weights'): Promise<ResNetModel> {
-    if (!(prepared?.tensors instanceof Map) || typeof prepared.config !== 'object') throw new WeightsError(source, 'not prepared weights: expected { config, tensors, meta } as openWeights returns them');
-    const ops = describeResNet(prepared.config);
-    checkWeights(prepared.tensors, expectedTensors(ops), prepared.config.arch, source);
+    const ops = checkPrepared(prepared, source);
     const model = new ResNetModel(gpu, prepared.config, prepared.meta, prepared.tensors, ops);
     let device = gpu.device;
     try {
@@ -279,12 +277,68 @@ export class ResNetModel {
   }
 }
 
+/**
+ * What `load` checks before it touches the GPU: a well-formed config (a shard index's is read as
+ * the file gives it), and exactly the tensors that architecture reads, each of its shape, all
+ * finite. Returns the layer ops.
+ */
+export function checkPrepared(prepared: PreparedWeights, source: string): LayerOp[] {
+  if (!(prepared?.tensors instanceof Map) || typeof prepared.config !== 'object' || prepared.config === null) {
+    throw new WeightsError(source, 'not prepared weights: expected { config, tensors, meta } as openWeights returns them');
+  }
+  checkConfig(prepared.config, source);
+  checkMeta(prepared.meta, prepared.config.numClasses, source);
+  const ops = describeResNet(prepared.config);
+  checkWeights(prepared.tensors, expectedTensors(ops), prepared.config.arch, source);
+  return ops;
+}
+
+/** Most blocks a config may have (ResNet-1001 has 333): bounds the work of describing it. */
+const MAX_BLOCKS = 10_000;
+
+function checkConfig(config: ResNetConfig, source: string): void {
+  const fail = (field: string, what: string): never => {
+    throw new WeightsError(source, `config.${field} ${JSON.stringify((config as unknown as Record<string, unknown>)[field.split(/[.[]/)[0]])} is not ${what}`);
+  };
+  const count = (v: unknown, min = 1): boolean => Number.isSafeInteger(v) && (v as number) >= min;
+  const counts = (v: unknown, min = 1): boolean => Array.isArray(v) && v.every((x) => count(x, min));
+  const { arch, block, layers, widths, stemWidth, numClasses, variant, inputChannels, stem, preActivation, shortcut, shortcutPadding, blockStrides, unpaddedStridedConvs } = config;
+  if (typeof arch !== 'string') fail('arch', 'a name');
+  if (block !== 'basic' && block !== 'bottleneck') fail('block', '"basic" or "bottleneck"');
+  if (!counts(layers) || layers.length === 0 || layers.reduce((a, b) => a + b, 0) > MAX_BLOCKS) fail('layers', `a list of block counts (at most ${MAX_BLOCKS} in all)`);
+  if (!counts(widths) || widths.length !== layers.length) fail('widths', 'a width for each stage');
+  for (const [field, value] of [['stemWidth', stemWidth], ['numClasses', numClasses], ['inputChannels', inputChannels]] as const) if (!count(value)) fail(field, 'a positive whole number');
+  if (variant !== 'v1' && variant !== 'v1.5') fail('variant', '"v1" or "v1.5"');
+  const convShape = (v: { kernel?: unknown; stride?: unknown; pad?: unknown } | undefined): boolean => typeof v === 'object' && v !== null && count(v.kernel) && count(v.stride) && count(v.pad, 0);
+  if (stem !== undefined && !(convShape(stem) && (stem.pool === undefined || convShape(stem.pool)))) fail('stem', 'a { kernel, stride, pad, pool? } of whole numbers');
+  if (preActivation !== undefined && typeof preActivation !== 'boolean') fail('preActivation', 'true or false');
+  if (shortcut !== undefined && !['projection', 'subsample', 'avgpool'].includes(shortcut)) fail('shortcut', '"projection", "subsample" or "avgpool"');
+  if (shortcutPadding !== undefined && shortcutPadding !== 'after' && shortcutPadding !== 'both') fail('shortcutPadding', '"after" or "both"');
+  if (blockStrides !== undefined && !(Array.isArray(blockStrides) && blockStrides.length === layers.length && blockStrides.every((s, i) => counts(s) && s.length === layers[i]))) fail('blockStrides', 'a stride for each block');
+  if (unpaddedStridedConvs !== undefined && typeof unpaddedStridedConvs !== 'boolean') fail('unpaddedStridedConvs', 'true or false');
+}
+
+/** Labels, one a class, and preprocessing that maps pixels to finite inputs (images would otherwise classify as NaN). */
+function checkMeta(meta: ModelMeta, classes: number, source: string): void {
+  if (typeof meta !== 'object' || meta === null) throw new WeightsError(source, `meta ${JSON.stringify(meta)} is not an object`);
+  const { labels, preprocess: p } = meta;
+  if (labels !== undefined && !(Array.isArray(labels) && labels.length === classes && labels.every((l) => typeof l === 'string'))) {
+    throw new WeightsError(source, `meta.labels must be ${classes} strings, one a class`);
+  }
+  if (p === undefined) return;
+  const size = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) > 0;
+  const triple = (v: unknown, positive: boolean): boolean => Array.isArray(v) && v.length === 3 && v.every((x) => Number.isFinite(x) && (!positive || x > 0));
+  if (typeof p !== 'object' || p === null || !size(p.resize) || !size(p.cropH) || !size(p.cropW) || !triple(p.mean, false) || !triple(p.std, true) || typeof p.grayscale !== 'boolean') {
+    throw new WeightsError(source, `meta.preprocess ${JSON.stringify(p)} is not { resize, cropH, cropW (positive sizes), mean, std (three numbers, std positive), grayscale }`);
+  }
+}
+
 /** Prepared weights hold exactly the tensors the architecture reads, each of its shape, all finite. */
 function checkWeights(tensors: TensorMap, expected: Map<string, number[]>, arch: string, source: string): void {
   for (const [name, shape] of expected) {
     const t = tensors.get(name);
     if (!t) throw new WeightsError(source, `missing (expected shape [${shape}])`, name);
-    if (t.shape.join() !== shape.join()) throw new WeightsError(source, `expected shape [${shape}], got [${t.shape}]`, name);
+    if (!Array.isArray(t.shape) || t.shape.join() !== shape.join()) throw new WeightsError(source, `expected shape [${shape}], got ${JSON.stringify(t.shape)}`, name);
     const count = shape.reduce((a, b) => a * b, 1);
     if (!(t.data instanceof Float32Array) || t.data.length !== count) throw new WeightsError(source, `holds ${t.data?.length} values, shape [${shape}] needs ${count}`, name);
     const bad = t.data.findIndex((v) => !Number.isFinite(v));

@@ -9,6 +9,8 @@ import { DTYPE_BYTES, decodeFloats, elementCount, encodeFloats, type ModelMeta, 
  */
 export const SHARD_FORMAT = 'resnet-webgpu-shards';
 export const DEFAULT_SHARD_BYTES = 4 * 1024 * 1024;
+/** More bytes than any ResNet's weights (wide_resnet101_2 is 500 MB as float32). */
+const MAX_TOTAL_BYTES = 2 ** 31;
 
 export interface ShardIndex {
   format: typeof SHARD_FORMAT;
@@ -60,13 +62,16 @@ function checkIndex(index: unknown, file: string): ShardIndex {
   const i = index as ShardIndex;
   if (typeof i !== 'object' || i === null || i.format !== SHARD_FORMAT) throw new WeightsError(file, `not a ${SHARD_FORMAT} index (no "format": "${SHARD_FORMAT}")`);
   if (i.version !== 1) throw new WeightsError(file, `index version ${i.version} is not supported (this build reads version 1)`);
-  if (!Array.isArray(i.shards) || typeof i.tensors !== 'object' || typeof i.config !== 'object') throw new WeightsError(file, 'index lacks "shards", "tensors" or "config"');
+  if (!Array.isArray(i.shards) || typeof i.tensors !== 'object' || i.tensors === null || typeof i.config !== 'object' || i.config === null) throw new WeightsError(file, 'index lacks "shards", "tensors" or "config"');
   for (const s of i.shards) {
-    if (typeof s.file !== 'string' || /(^|[\\/])\.\.([\\/]|$)|^[\\/]/.test(s.file)) throw new WeightsError(file, `shard file name ${JSON.stringify(s.file)} must be a relative path inside the model folder`);
-    if (!Number.isInteger(s.bytes) || s.bytes < 0 || !/^[0-9a-f]{64}$/.test(s.sha256)) throw new WeightsError(file, `shard ${s.file} needs a byte count and a sha256`);
+    if (typeof s?.file !== 'string' || /(^|[\\/])\.\.([\\/]|$)|^[\\/]/.test(s.file)) throw new WeightsError(file, `shard file name ${JSON.stringify(s?.file)} must be a relative path inside the model folder`);
+    if (!Number.isSafeInteger(s.bytes) || s.bytes < 0 || !/^[0-9a-f]{64}$/.test(s.sha256)) throw new WeightsError(file, `shard ${s.file} needs a byte count and a sha256`);
   }
   const total = i.shards.reduce((a, s) => a + s.bytes, 0);
+  // The byte stream is allocated before the shards are read: a claim past any ResNet's size is refused first.
+  if (total > MAX_TOTAL_BYTES) throw new WeightsError(file, `the shards claim ${total} bytes, more than any ResNet needs (${MAX_TOTAL_BYTES})`);
   for (const [name, t] of Object.entries(i.tensors)) {
+    if (typeof t !== 'object' || t === null) throw new WeightsError(file, `entry ${JSON.stringify(t)} is not { dtype, shape, offset, bytes }`, name);
     if (t.dtype !== 'f32' && t.dtype !== 'f16') throw new WeightsError(file, `dtype ${t.dtype} is not f32 or f16`, name);
     if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isInteger(d) && d >= 0)) throw new WeightsError(file, `shape ${JSON.stringify(t.shape)} is not a list of sizes`, name);
     if (t.bytes !== elementCount(t.shape) * DTYPE_BYTES[t.dtype]) throw new WeightsError(file, `shape [${t.shape}] as ${t.dtype} needs ${elementCount(t.shape) * DTYPE_BYTES[t.dtype]} bytes, index says ${t.bytes}`, name);

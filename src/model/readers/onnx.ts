@@ -167,8 +167,9 @@ class GraphWalker {
     }
   }
 
-  private fail(node: Node, message: string, tensor?: string): never {
-    throw new WeightsError(this.file, `node "${node.name}" (${node.opType}) does not fit a ResNet: ${message}`, tensor);
+  private fail(node: Node | undefined, message: string, tensor?: string): never {
+    // A damaged graph can lack the node a check expected (a pooling with no producer, …).
+    throw new WeightsError(this.file, `${node ? `node "${node.name}" (${node.opType})` : 'the graph'} does not fit a ResNet: ${message}`, tensor);
   }
 
   /** The nodes reading `value`. */
@@ -210,8 +211,11 @@ class GraphWalker {
     return { shape, data: decodeFloats(new Uint8Array(Uint16Array.from(bits).buffer), dtype!) };
   }
 
+  /** An attribute, of the fallback's kind (a list of ints where ints are expected, …): a file may say anything. */
   private attr(node: Node, name: string, fallback: number | number[] | string): number | number[] | string {
-    return node.attrs.get(name) ?? fallback;
+    const value = node.attrs.get(name) ?? fallback;
+    if (Array.isArray(fallback) ? !Array.isArray(value) : typeof value !== typeof fallback) this.fail(node, `attribute ${name} is ${JSON.stringify(value)}, expected a ${Array.isArray(fallback) ? 'list' : typeof fallback}`);
+    return value;
   }
 
   /** Fold a BatchNormalization node into y = x·scale + bias, `bias` starting from a conv's bias. */

@@ -168,7 +168,27 @@ export function parsePytorch(bytes: Uint8Array, file: string): TensorMap {
   return ZIP_MAGIC.every((b, i) => bytes[i] === b) ? parseZip(bytes, file) : parseLegacy(bytes, file);
 }
 
+/**
+ * fflate walks as many central directory entries as the end record claims: up to 2^32 in a zip64
+ * record, minutes of work for a few flipped bits. Refuse a count the directory cannot hold (each
+ * entry is at least 46 bytes), finding the records as fflate does.
+ */
+function checkEntryCount(bytes: Uint8Array, file: string): void {
+  const u32 = (at: number): number => (at >= 0 && at + 4 <= bytes.length ? new DataView(bytes.buffer, bytes.byteOffset + at, 4).getUint32(0, true) : 0);
+  let end = bytes.length - 22;
+  while (end > 0 && bytes.length - end <= 65558 && u32(end) !== 0x06054b50) end--;
+  if (u32(end) !== 0x06054b50) return; // no end record: fflate says so
+  let count = bytes[end + 8] | (bytes[end + 9] << 8);
+  let offset = u32(end + 16);
+  if (u32(end - 20) === 0x07064b50 && u32(u32(end - 12)) === 0x06064b50) {
+    count = u32(u32(end - 12) + 32);
+    offset = u32(u32(end - 12) + 48);
+  }
+  if (count * 46 > bytes.length - offset) throw new WeightsError(file, `not a readable zip archive (its directory claims ${count} entries at byte ${offset} of ${bytes.length})`);
+}
+
 function unzip(bytes: Uint8Array, file: string, filter: (entry: UnzipFileInfo) => boolean): Record<string, Uint8Array> {
+  checkEntryCount(bytes, file);
   try {
     return unzipSync(bytes, { filter });
   } catch (e) {

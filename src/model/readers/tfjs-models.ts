@@ -127,7 +127,8 @@ function kerasEpsilons(topology: unknown): Map<string, number> {
   const root = topology as { model_config?: Layer } & Layer;
   const out = new Map<string, number>();
   const visit = (layers: Layer[] | undefined): void => {
-    for (const l of layers ?? []) {
+    // The topology is only consulted for epsilons: anything but a list of layers holds none.
+    for (const l of Array.isArray(layers) ? layers : []) {
       if (typeof l?.config?.name === 'string' && typeof l.config.epsilon === 'number') out.set(l.config.name, l.config.epsilon);
       visit(l?.config?.layers);
     }
