@@ -133,6 +133,20 @@ describe('weights and device limits', () => {
     expect(gpu.liveBuffers).toBe(before);
   });
 
+  test('a config or meta that cannot describe a model (as a damaged shard index gives) is a WeightsError, found at once', async () => {
+    const cases: [Partial<ReturnType<typeof smallModel>>, string][] = [
+      [{ config: { ...smallModel().config, layers: [1, 1, 1, 1e9] } }, 'model.json: config.layers [1,1,1,1000000000] is not a list of block counts (at most 10000 in all)'],
+      [{ config: { ...smallModel().config, stem: { kernel: 7, stride: 0, pad: 3 } } }, 'model.json: config.stem {"kernel":7,"stride":0,"pad":3} is not a { kernel, stride, pad, pool? } of whole numbers'],
+      [{ meta: { labels: ['cat', 'dog'] } }, 'model.json: meta.labels must be 10 strings, one a class'],
+      [{ meta: { preprocess: { resize: 256, cropH: 224, cropW: 224, mean: [0, 0, 0], std: [0, 1, 1], grayscale: false } } }, 'model.json: meta.preprocess {"resize":256,"cropH":224,"cropW":224,"mean":[0,0,0],"std":[0,1,1],"grayscale":false} is not { resize, cropH, cropW (positive sizes), mean, std (three numbers, std positive), grayscale }'],
+    ];
+    for (const [change, message] of cases) {
+      const error = await rejection(ResNetModel.load(gpu, { ...smallModel(), ...change }, 'model.json'));
+      expect(error).toBeInstanceOf(WeightsError);
+      expect(error.message).toBe(message);
+    }
+  });
+
   // WebGPU's default limits (every device has at least these): 128 MiB a binding, 256 MiB a buffer.
   let limited: Gpu;
   beforeAll(async () => {
