@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readNpy } from '../src/cli/npy';
 import { ROOT } from './fixtures';
+import { scriptsVersion } from './readers-fixture';
 
 export const FACE_API_MODEL = join(ROOT, 'node_modules', '@vladmandic', 'face-api', 'model');
 export const FACE_API_MANIFEST = join(FACE_API_MODEL, 'face_recognition_model-weights_manifest.json');
@@ -20,7 +21,7 @@ export interface FaceApiReference {
 /** Face crops of real photos and their PyTorch descriptors, made by scripts/face_api_reference.py on first use and cached under .cache/fixtures. */
 export function faceApiReference(): FaceApiReference {
   const version = JSON.parse(readFileSync(join(FACE_API_MODEL, '..', 'package.json'), 'utf8')).version;
-  const dir = join(ROOT, '.cache', 'fixtures', `face-api-${version}`);
+  const dir = join(ROOT, '.cache', 'fixtures', `face-api-${version}-${scriptsVersion('face_api_reference.py')}`);
   if (!existsSync(join(dir, 'descriptors.npy'))) {
     // prettier-ignore
     execFileSync('/usr/bin/python3', [join(ROOT, 'scripts', 'face_api_reference.py'),

@@ -15,7 +15,7 @@ import { encodeFloats } from '../src/model/tensors';
 import { prepareStateDict } from '../src/model/torchvision';
 import { cosine, FACE_API_MANIFEST, FACE_API_MODEL, faceApiReference } from './face-api-fixture';
 import { argmaxRows, compare, ROOT } from './fixtures';
-import { formatReference, type FormatSpec } from './readers-fixture';
+import { formatReference, scriptsVersion, type FormatSpec } from './readers-fixture';
 import { testGpu } from './gpu';
 
 const { onnx } = onnxProto;
@@ -197,9 +197,9 @@ async function rejects(promise: Promise<unknown>, file: string, tensor: string |
 }
 
 describe('bad files are rejected: typed, named, fast', () => {
-  const badDir = join(ROOT, '.cache', 'fixtures', 'bad-weights');
+  const badDir = join(ROOT, '.cache', 'fixtures', `bad-weights-${scriptsVersion('bad_weights.py')}`);
   const bad = (name: string): string => {
-    if (!existsSync(join(badDir, 'repeated-views.pth'))) execFileSync(PYTHON, [join(ROOT, 'scripts', 'bad_weights.py'), '--out', badDir], { stdio: 'inherit' });
+    if (!existsSync(join(badDir, 'good.pth'))) execFileSync(PYTHON, [join(ROOT, 'scripts', 'bad_weights.py'), '--out', badDir], { stdio: 'inherit' });
     return join(badDir, name);
   };
   const pth = (name: string, tensor: string | undefined, pattern: RegExp) => rejects(readWeightsFile(bad(name)), name, tensor, pattern);
