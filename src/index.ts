@@ -6,7 +6,7 @@ export { IMAGENET_PREPROCESS, type RgbaImage } from './model/images';
 export type { PreprocessConfig } from './kernels/preprocess';
 export { profileSchedule, canProfile, type StepTiming } from './runtime/profiler';
 export { ARCHITECTURES, resnetConfig, describeResNet, type ResNetConfig, type LayerOp } from './model/resnet';
-export { openWeights, type ReadFile, type WeightOptions } from './model/load';
+export { openWeights, SUPPORTED_FORMATS, type ReadFile, type WeightOptions } from './model/load';
 export { parseSafetensors } from './model/safetensors';
 export { writeShards, readShards, SHARD_FORMAT, type ShardIndex } from './model/shards';
 export type { PreparedWeights, HostTensor, TensorMap, ModelMeta } from './model/tensors';
@@ -16,7 +16,7 @@ import { WeightsError } from './runtime/errors';
 import { ResNetModel } from './model/model';
 import { openWeights, type WeightOptions } from './model/load';
 
-/** Fetch weights from a URL (a shard index or a .safetensors file; shards resolve beside it) and load them. */
+/** Fetch weights in any supported format (see SUPPORTED_FORMATS) from a URL, companion files resolved beside it, and load them. */
 export async function loadModel(gpu: Gpu, url: string | URL, options: WeightOptions = {}): Promise<ResNetModel> {
   const base = new URL(url, globalThis.location?.href);
   const read = async (relative: string): Promise<Uint8Array> => {

@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { access, constants, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { SUPPORTED_FORMATS } from '../model/load';
 import { ARCHITECTURES, createNodeGpu, describeAdapter, InputError, readWeightsFile, ResNetModel, ResnetWebGpuError, writeShards, type PreparedWeights, type WeightOptions } from '../node';
 import { decodeImage } from './decode';
 import { DEBIAN_FASHION_MNIST, grayToRgba, readFashionMnistTest } from './fashion-mnist';
@@ -34,7 +35,7 @@ function parseSize(value: string): [number, number] {
   return [h, w];
 }
 
-const MODEL_HELP = 'weights: a resnet-webgpu shard index (.json) or a torchvision state_dict (.safetensors)';
+const MODEL_HELP = `weights: ${SUPPORTED_FORMATS}`;
 
 const archOptions = (command: Command): Command =>
   command
@@ -264,13 +265,27 @@ modelOptions(program.command('info').description('architecture, parameters and m
 
 archOptions(program.command('convert'))
   .description('write weights as a resnet-webgpu shard index (model.json) and shards')
-  .argument('<weights>', 'a torchvision state_dict (.safetensors) or a shard index (.json)')
+  .argument('<weights>', SUPPORTED_FORMATS)
   .requiredOption('-o, --out <dir>', 'folder for model.json and the shards')
   .addOption(new Option('--dtype <dtype>', 'stored precision').choices(['f32', 'f16']).default('f32'))
   .option('--labels <file>', 'class names: a JSON array, or a text file with one a line')
   .option('--preprocess <json>', 'how images become input, as JSON or a JSON file: {"resize", "cropH", "cropW", "mean", "std", "grayscale"}')
   .option('--shard-bytes <n>', 'largest shard size in bytes', parsePositive, 4 * 1024 * 1024)
   .action(convert);
+
+program
+  .command('bench')
+  .description('speed against onnxruntime-web and TensorFlow.js in headless Chromium; needs a clone of the repository with its dev dependencies (see `resnet-webgpu bench --help`)')
+  .argument('[options...]', 'passed to the benchmark: --model, --engines, --runs, --warmup, --batch, --size, --profile, --json')
+  .allowUnknownOption()
+  .helpOption(false)
+  .action(async (args: string[]) => {
+    // The benchmark lives beside dist/ in a clone, not in the published package.
+    const script = new URL('../bench/run.mjs', import.meta.url);
+    if (!existsSync(script)) throw new ResnetWebGpuError('no-bench', 'the benchmark runs from a clone of the repository (npm run bench), not from the installed package');
+    const { bench } = (await import(/* @vite-ignore */ script.href)) as { bench: (argv: string[]) => Promise<number> };
+    if ((await bench(args)) !== 0) throw new ResnetWebGpuError('bench-failed', 'the benchmark failed (see above)');
+  });
 
 let code = 0;
 try {
