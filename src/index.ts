@@ -10,19 +10,18 @@ export { openWeights, SUPPORTED_FORMATS, type ReadFile, type WeightOptions } fro
 export { parseSafetensors } from './model/safetensors';
 export { writeShards, readShards, SHARD_FORMAT, type ShardIndex } from './model/shards';
 export type { PreparedWeights, HostTensor, TensorMap, ModelMeta } from './model/tensors';
+export { fetchWeights, CACHE_NAME, HF_WEIGHT_FILES, type FetchOptions, type LoadOptions, type LoadProgress } from './model/fetch';
 
 import type { Gpu } from './runtime/device';
-import { WeightsError } from './runtime/errors';
 import { ResNetModel } from './model/model';
-import { openWeights, type WeightOptions } from './model/load';
+import { fetchWeights, type LoadOptions } from './model/fetch';
 
-/** Fetch weights in any supported format (see SUPPORTED_FORMATS) from a URL, companion files resolved beside it, and load them. */
-export async function loadModel(gpu: Gpu, url: string | URL, options: WeightOptions = {}): Promise<ResNetModel> {
-  const base = new URL(url, globalThis.location?.href);
-  const read = async (relative: string): Promise<Uint8Array> => {
-    const response = await fetch(new URL(relative, base));
-    if (!response.ok) throw new WeightsError(relative, `HTTP ${response.status} ${response.statusText} from ${new URL(relative, base)}`);
-    return new Uint8Array(await response.arrayBuffer());
-  };
-  return ResNetModel.load(gpu, await openWeights(base.pathname, read, options), base.href);
+/**
+ * Fetch weights in any supported format (see SUPPORTED_FORMATS) from a URL, companion files
+ * resolved beside it, or from a Hugging Face repository (`hf:owner/repo[@revision]`), and load them.
+ * Streams with progress, retries, checks sha256 where known and caches in the browser (see LoadOptions).
+ */
+export async function loadModel(gpu: Gpu, source: string | URL, options: LoadOptions = {}): Promise<ResNetModel> {
+  const { weights, url } = await fetchWeights(source, options);
+  return ResNetModel.load(gpu, weights, url);
 }
