@@ -2,7 +2,8 @@
 // calls that needed it and the next call recovers; concurrent calls and two models on one device
 // each get their own correct result; dispose frees everything and later calls fail clearly.
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
-import { createNodeGpu, DeviceLostError, DisposedError, GpuError, GpuLimitError, InputError, ResNetModel, WeightsError, type Gpu, type RgbaImage } from '../src/node';
+import { create } from 'webgpu';
+import { createGpu, createNodeGpu, DeviceLostError, DisposedError, GpuError, GpuLimitError, InputError, ResNetModel, WebGpuUnavailableError, WeightsError, type Gpu, type RgbaImage } from '../src/node';
 import { randomInput, smallModel } from './small-model';
 
 const SHAPE = [2, 3, 32, 32];
@@ -104,6 +105,17 @@ describe('inputs', () => {
     expect(error.message).toMatch(message);
   });
 
+  test('runImages on a 1-channel model is an InputError', async () => {
+    const gray = await ResNetModel.load(gpu, smallModel({ inputChannels: 1 }));
+    try {
+      const error = await rejection(gray.runImages([{ data: new Uint8Array(4), width: 1, height: 1 }]));
+      expect(error).toBeInstanceOf(InputError);
+      expect(error.message).toBe('image input needs a 3-channel model; resnet18 takes 1');
+    } finally {
+      await gray.dispose();
+    }
+  });
+
   test('runImages: a 1×1 image, and pixels at an odd byte offset, classify', async () => {
     const one = await model.runImages([{ data: new Uint8Array([200, 100, 50, 255]), width: 1, height: 1 }]);
     expect(one.every(Number.isFinite)).toBe(true);
@@ -202,8 +214,11 @@ describe('weights and device limits', () => {
 describe('device loss', () => {
   // Its own device, lost again and again: every loss costs a new one.
   let gpu: Gpu;
+  let dawn: GPU;
   beforeAll(async () => {
     gpu = await createNodeGpu();
+    // After createNodeGpu, which points Dawn at SwiftShader when there is no GPU.
+    dawn = create([]);
   });
   afterAll(() => expect([gpu.liveBuffers, gpu.liveBytes]).toEqual([0, 0]));
 
@@ -258,6 +273,26 @@ describe('device loss', () => {
     // One new device, however many models noticed the loss.
     expect(gpu.generation).toBe(generation + 1);
     await Promise.all([m1.dispose(), m2.dispose()]);
+  });
+
+  test('no adapter to replace the lost device: the call fails with WebGpuUnavailableError, a later one recovers', async () => {
+    // A GPU whose adapter requests fail on demand, over a Dawn instance kept for the whole file.
+    let refuse = false;
+    const flaky = { requestAdapter: (options?: GPURequestAdapterOptions) => (refuse ? Promise.resolve(null) : dawn.requestAdapter(options)) } as GPU;
+    const own = await createGpu(flaky, { forceFallbackAdapter: gpu.adapter.isFallbackAdapter });
+    const model = await ResNetModel.load(own, smallModel());
+    const input = randomInput(SHAPE, 10);
+    const expected = await model.run(input, SHAPE);
+    own.device.destroy();
+    await own.device.lost;
+    refuse = true;
+    const error = await rejection(model.run(input, SHAPE));
+    expect(error).toBeInstanceOf(WebGpuUnavailableError);
+    expect(error.message).toMatch(/^WebGPU is present but returned no adapter/);
+    refuse = false;
+    expect(bits(await model.run(input, SHAPE))).toEqual(bits(expected));
+    await model.dispose();
+    expect(own.liveBuffers).toBe(0);
   });
 
   test('lost during load, or before it: the model loads, and its first call runs on a new device', async () => {
