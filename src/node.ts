@@ -6,6 +6,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { create, globals } from 'webgpu';
 import { createGpu, type Gpu, type GpuOptions } from './runtime/device';
 import { openWeights, type WeightOptions } from './model/load';
+import { fetchWeights } from './model/fetch';
 import type { PreparedWeights } from './model/tensors';
 
 export * from './index';
@@ -46,8 +47,9 @@ function dawn(fresh = false): GPU {
   return instances[instances.length - 1];
 }
 
-/** Read weights from a file path in any supported format. */
-export function readWeightsFile(path: string, options: WeightOptions = {}): Promise<PreparedWeights> {
+/** Read weights in any supported format from a file path, an http(s) URL or hf:owner/repo[@revision] (see loadModel). */
+export async function readWeightsFile(path: string, options: WeightOptions = {}): Promise<PreparedWeights> {
+  if (/^(https?:\/\/|hf:)/i.test(path)) return (await fetchWeights(path, options)).weights;
   const dir = dirname(resolve(path));
   return openWeights(basename(path), async (rel) => new Uint8Array(await readFile(resolve(dir, rel))), options);
 }

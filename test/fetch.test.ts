@@ -96,6 +96,12 @@ describe('loading from the web', () => {
     expect(requestsFor('/owner/sharded/resolve/main/model.safetensors')).toBe(1);
   });
 
+  test("readWeightsFile (the CLI's --model) takes an http(s) URL too", async () => {
+    const weights = await readWeightsFile(`${server.url}/shards/model.json`);
+    expect(weights.config).toMatchObject({ arch: 'resnet18', numClasses: 10 });
+    expect(weights.tensors.size).toBeGreaterThan(0);
+  });
+
   test("bytes that do not hash to the redirect's x-linked-etag fail with a WeightsError naming the file", async () => {
     const error = await weightsError(loadModel(await testGpu(), 'hf:owner/tampered', { hfHost: server.url }));
     expect(error.file).toBe('model.safetensors');

@@ -35,7 +35,7 @@ function parseSize(value: string): [number, number] {
   return [h, w];
 }
 
-const MODEL_HELP = `weights: ${SUPPORTED_FORMATS}`;
+const MODEL_HELP = `weights (a path, an http(s) URL or hf:owner/repo[@revision]): ${SUPPORTED_FORMATS}`;
 
 const archOptions = (command: Command): Command =>
   command
