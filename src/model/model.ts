@@ -29,9 +29,9 @@ export interface MemoryReport {
  *
  * Calls (`run`, `runImages`, `scheduleFor`) are queued, so concurrent callers never share buffers
  * mid-flight. If the device is lost, the calls that needed it reject with a DeviceLostError and the
- * next one makes a new device (`Gpu.restore`) and uploads the weights again from the host copy the
- * model keeps (as much CPU memory as the weights take on the GPU). Every failure is a
- * ResnetWebGpuError.
+ * next one makes a new device (`Gpu.restore`) and uploads the weights again from the prepared
+ * tensors, which the model keeps (by reference: as much CPU memory as the weights take on the GPU;
+ * do not change them after load). Every failure is a ResnetWebGpuError.
  */
 export class ResNetModel {
   readonly ops: LayerOp[];
@@ -51,6 +51,8 @@ export class ResNetModel {
     readonly config: ResNetConfig,
     readonly meta: ModelMeta,
     private readonly tensors: TensorMap,
+    /** Where the weights came from, for messages. */
+    private readonly source: string,
     ops: LayerOp[],
   ) {
     this.ops = ops;
@@ -59,12 +61,12 @@ export class ResNetModel {
 
   static async load(gpu: Gpu, prepared: PreparedWeights, source = 'weights'): Promise<ResNetModel> {
     const ops = checkPrepared(prepared, source);
-    const model = new ResNetModel(gpu, prepared.config, prepared.meta, prepared.tensors, ops);
+    const model = new ResNetModel(gpu, prepared.config, prepared.meta, prepared.tensors, source, ops);
     let device = gpu.device;
     try {
       if (gpu.lost) await gpu.restore();
       device = gpu.device;
-      await model.upload(source);
+      await model.upload();
     } catch (e) {
       throw await libraryError(e, device);
     }
@@ -187,7 +189,7 @@ export class ResNetModel {
         this.schedule = undefined;
         this.weights?.destroy();
         this.weights = undefined;
-        await this.upload('weights');
+        await this.upload();
       }
       return await job();
     } catch (e) {
@@ -196,7 +198,7 @@ export class ResNetModel {
   }
 
   /** Upload the weights to the current device and compile every pipeline the model uses. */
-  private async upload(source: string): Promise<void> {
+  private async upload(): Promise<void> {
     const { gpu } = this;
     const generation = gpu.generation;
     const { value: weights, errors } = withErrorScopes(gpu.device, () => {
@@ -204,7 +206,7 @@ export class ResNetModel {
         return new GpuWeights(gpu, this.ops, this.tensors);
       } catch (e) {
         if (!(e instanceof GpuLimitError)) throw e;
-        throw new GpuLimitError(e.limit, `${source}: tensor "${e.what}" (as laid out for the GPU)`, e.bytes, e.max, 'the model is too large for this device');
+        throw new GpuLimitError(e.limit, `${this.source}: tensor "${e.what}" (as laid out for the GPU)`, e.bytes, e.max, 'the model is too large for this device');
       }
     });
     try {
