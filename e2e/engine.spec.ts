@@ -1,20 +1,7 @@
-import { relative, sep } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
-import { argmaxRows, compare, ROOT, torchReference, type ReferenceSpec } from '../test/fixtures';
-import type { EngineRequest, EngineResult } from './engine';
-
-/** The dev server serves the repository root, so a fixture's URL is its path from there. */
-const url = (file: string): string => '/' + relative(ROOT, file).split(sep).join('/');
-
-/** Load the test page and run one request in it; console errors (GPU validation errors among them) come back too. */
-async function runInPage(page: Page, request: EngineRequest): Promise<{ result: EngineResult; errors: string[] }> {
-  const errors: string[] = [];
-  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto('/e2e/engine.html');
-  await page.waitForFunction(() => typeof window.runEngine === 'function');
-  return { result: await page.evaluate((r) => window.runEngine(r), request), errors };
-}
+import { argmaxRows, compare, torchReference, type ReferenceSpec } from '../test/fixtures';
+import type { EngineResult } from './engine';
+import { runInPage, url } from './engine-page';
 
 /** Run a PyTorch fixture in the page and check logits and top-1 against PyTorch's. */
 async function expectMatchesTorch(page: Page, spec: ReferenceSpec, repeats = 0): Promise<Extract<EngineResult, { ok: true }>> {

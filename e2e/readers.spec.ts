@@ -1,19 +1,7 @@
-import { relative, sep } from 'node:path';
-import { expect, test, type Page } from '@playwright/test';
-import { argmaxRows, compare, ROOT } from '../test/fixtures';
+import { expect, test } from '@playwright/test';
+import { argmaxRows, compare } from '../test/fixtures';
 import { formatReference } from '../test/readers-fixture';
-import type { EngineRequest, EngineResult } from './engine';
-
-const url = (file: string): string => '/' + relative(ROOT, file).split(sep).join('/');
-
-async function runInPage(page: Page, request: EngineRequest): Promise<{ result: EngineResult; errors: string[] }> {
-  const errors: string[] = [];
-  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto('/e2e/engine.html');
-  await page.waitForFunction(() => typeof window.runEngine === 'function');
-  return { result: await page.evaluate((r) => window.runEngine(r), request), errors };
-}
+import { runInPage, url } from './engine-page';
 
 // The readers that load their dependencies on first use (fflate for torch.save zips, protobufjs
 // for ONNX) and fetch companion files (external data, shards) by URL, in the browser.

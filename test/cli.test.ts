@@ -35,6 +35,17 @@ function cli(...args: string[]): { status: number | null; stdout: string; stderr
 // A JavaScript stack frame (Dawn's own warnings carry C++ "at" lines, which are not ours).
 const STACK_LINE = /^\s+at .*\.js:\d+:\d+\)?$/m;
 
+/** Each command exits 1 with its message on stderr, nothing on stdout and no stack trace. */
+function expectCleanFailures(cases: [string[], RegExp][]): void {
+  for (const [args, message] of cases) {
+    const r = cli(...args);
+    expect(r.status, args.join(' ')).toBe(1);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(STACK_LINE);
+    expect(r.stdout).toBe('');
+  }
+}
+
 async function inferMatches(spec: ReferenceSpec, ...extra: string[]): Promise<void> {
   const ref = torchReference(spec);
   const out = join(dir, `${spec.arch}-${spec.variant ?? 'v1.5'}.npy`);
@@ -102,13 +113,7 @@ test('failures exit non-zero with one message naming the problem, and no stack t
     [['info', '-m', ref.model, '--size', '64y48'], /option '-s, --size <HxW>' argument '64y48' is invalid/],
     [['infer', '-m', ref.model, '-i', input], /required option '-o, --output <file.npy>' not specified/],
   ];
-  for (const [args, message] of cases) {
-    const r = cli(...args);
-    expect(r.status, args.join(' ')).toBe(1);
-    expect(r.stderr).toMatch(message);
-    expect(r.stderr).not.toMatch(STACK_LINE);
-    expect(r.stdout).toBe('');
-  }
+  expectCleanFailures(cases);
   // --debug adds the stack (so the check above can tell).
   const debug = cli('--debug', 'info', '-m', input);
   expect(debug.status).toBe(1);
@@ -235,11 +240,5 @@ test('classify, eval and convert failures exit 1 with one message and no stack t
     [['convert', ref.model, '--out', join(dir, 'c2'), '--preprocess', '{"resize": 28, "cropH": 28, "cropW": 28, "mean": [0, 0, 0], "std": [1, 0, 1]}'], /--preprocess: "std" must be three positive numbers/],
     [['convert', ref.model, '--out', join(dir, 'c3'), '--dtype', 'bf16'], /argument 'bf16' is invalid\. Allowed choices are f32, f16/],
   ];
-  for (const [args, message] of cases) {
-    const r = cli(...args);
-    expect(r.status, args.join(' ')).toBe(1);
-    expect(r.stderr).toMatch(message);
-    expect(r.stderr).not.toMatch(STACK_LINE);
-    expect(r.stdout).toBe('');
-  }
+  expectCleanFailures(cases);
 });

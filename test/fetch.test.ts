@@ -2,8 +2,9 @@
 // Face Hub (test/hf-server.ts): hf: resolution, progress, retries, sha256 checks and clear failures.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { fetchWeights, loadModel, parseSafetensors, readWeightsFile, WeightsError, writeShards, type LoadProgress, type ResNetModel } from '../src/node';
+import { fetchWeights, loadModel, parseSafetensors, readWeightsFile, writeShards, type LoadProgress, type ResNetModel } from '../src/node';
 import { compare, torchReference, type Reference } from './fixtures';
+import { weightsError } from './expect-error';
 import { testGpu } from './gpu';
 import { startWebServer, type WebServer } from './hf-server';
 
@@ -53,15 +54,6 @@ function expectProgress(events: LoadProgress[], total: number): void {
     if (i) expect(e.total).toBeGreaterThanOrEqual(events[i - 1].total);
   });
   expect(events.at(-1)).toMatchObject({ loaded: total, total });
-}
-
-async function weightsError(promise: Promise<unknown>): Promise<WeightsError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(WeightsError);
-  return error as WeightsError;
 }
 
 const requestsFor = (path: string): number => server.requests.filter((p) => p === path).length;

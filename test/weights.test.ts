@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ResNetModel, readWeightsFile, WeightsError, writeShards, type PreparedWeights, type ShardIndex } from '../src/node';
 import { compare, torchReference, type Reference } from './fixtures';
+import { weightsError } from './expect-error';
 import { testGpu } from './gpu';
 
 const SPEC = { arch: 'resnet18', classes: 10, batch: 2, height: 64, width: 64 };
@@ -19,16 +20,6 @@ beforeAll(async () => {
   prepared = await readWeightsFile(ref.model);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** The error a promise rejects with, checked to be a WeightsError. */
-async function weightsError(promise: Promise<unknown>): Promise<WeightsError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(WeightsError);
-  return error as WeightsError;
-}
 
 const sameBytes = (a: Float32Array, b: Float32Array): boolean => Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0;
 
