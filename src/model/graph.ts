@@ -94,19 +94,7 @@ export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights): 
     let out: Shape4;
     switch (op.op) {
       case 'conv': {
-        const p = op.pad;
-        program = new Conv2dProgram(x, {
-          outChannels: op.outChannels,
-          kernelH: op.kernel,
-          kernelW: op.kernel,
-          strideH: op.stride,
-          strideW: op.stride,
-          pads: [p, p, p, p],
-          dilationH: 1,
-          dilationW: 1,
-          relu: op.relu,
-          residual: op.residual !== undefined,
-        });
+        program = new Conv2dProgram(x, convAttributes(op, op.relu, op.residual !== undefined));
         inputs = [op.input, weights.get(`${op.name}.weight`), weights.get(`${op.name}.scaleBias`), op.residual ?? weights.placeholder];
         out = program.output;
         break;

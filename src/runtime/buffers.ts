@@ -42,20 +42,6 @@ export function uniformBuffer(gpu: Gpu, data: ArrayBuffer, label?: string): GPUB
   return buffer;
 }
 
-/** Copy `byteLength` bytes of `source` back to the CPU. */
-export async function readBuffer(gpu: Gpu, source: GPUBuffer, byteLength: number): Promise<Float32Array> {
-  const staging = createBuffer(gpu, byteLength, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'readback');
-  const encoder = gpu.device.createCommandEncoder();
-  encoder.copyBufferToBuffer(source, 0, staging, 0, Math.ceil(byteLength / 4) * 4);
-  gpu.device.queue.submit([encoder.finish()]);
-  try {
-    await staging.mapAsync(GPUMapMode.READ);
-    return new Float32Array(staging.getMappedRange(0, byteLength).slice(0));
-  } finally {
-    destroyBuffer(gpu, staging);
-  }
-}
-
 /** Throw a GpuLimitError if a buffer of `bytes` would exceed the device's limits (storage buffers are bound whole). */
 export function checkBufferSize(gpu: Gpu, bytes: number, kind: 'storage' | 'other', what: string, advice = ''): void {
   const { maxBufferSize, maxStorageBufferBindingSize } = gpu.device.limits;
