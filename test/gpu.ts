@@ -11,11 +11,16 @@ export const testGpu = (): Promise<Gpu> => (shared ??= createNodeGpu());
 /**
  * Run one program as a one-step graph. `inputs` are bound in order after the uniforms: activation
  * arrays are written into planned buffers (as the model's inputs are), weights are uploaded as
- * their own buffers, exactly as the model does. Returns the output's bytes as float32.
+ * their own buffers, exactly as the model does. A `residual` is written into the output's buffer,
+ * which the step then overwrites (Step.inPlace). Returns the output's bytes as float32.
  */
-export async function runKernel(gpu: Gpu, program: Program, inputs: { activation?: Float32Array; weight?: Float32Array }[], outputBytes: number): Promise<Float32Array> {
+export async function runKernel(gpu: Gpu, program: Program, inputs: { activation?: Float32Array; weight?: Float32Array }[], outputBytes: number, residual?: Float32Array): Promise<Float32Array> {
   const tensorBytes = new Map<string, number>([['out', outputBytes]]);
   const feeds: Record<string, Float32Array> = {};
+  if (residual) {
+    tensorBytes.set('residual', residual.byteLength);
+    feeds.residual = residual;
+  }
   const weights: GPUBuffer[] = [];
   const bound = inputs.map((input, i) => {
     if (input.activation) {
@@ -27,7 +32,7 @@ export async function runKernel(gpu: Gpu, program: Program, inputs: { activation
     weights.push(buffer);
     return buffer;
   });
-  const schedule = await Schedule.create(gpu, { steps: [{ label: program.name, program, inputs: bound, output: 'out' }], tensorBytes, inputs: Object.keys(feeds), outputs: ['out'] });
+  const schedule = await Schedule.create(gpu, { steps: [{ label: program.name, program, inputs: bound, output: 'out', inPlace: residual ? 'residual' : undefined }], tensorBytes, inputs: Object.keys(feeds), outputs: ['out'] });
   try {
     return (await schedule.run(feeds, ['out'])).out;
   } finally {

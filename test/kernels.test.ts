@@ -127,9 +127,9 @@ describe('conv2d', () => {
         { activation: toNhwc4(x) },
         { weight: packConvWeights(new Float32Array(weight), [attrs.outChannels, input.c, attrs.kernelH, attrs.kernelW]) },
         { weight: packScaleBias(new Float32Array(scale), new Float32Array(bias)) },
-        residual ? { activation: toNhwc4(residual) } : { weight: new Float32Array(4) },
       ],
       program.outputBytes,
+      residual && toNhwc4(residual),
     );
     expectNhwc4(actual, expected, CONV_TOL);
   });

@@ -134,7 +134,7 @@ function conv(node: OnnxNode, [x, w]: number[][]): Run {
   return async (gpu, [xt, wt, bt]) => {
     const weights = packConvWeights(wt.data, [outC, w[1], s.kernelH, s.kernelW]);
     const scaleBias = packScaleBias(new Float32Array(outC).fill(1), bt?.data ?? new Float32Array(outC));
-    const inputs = [{ activation: nchwToNhwc4(xt.data, s.input) }, { weight: weights }, { weight: scaleBias }, PLACEHOLDER];
+    const inputs = [{ activation: nchwToNhwc4(xt.data, s.input) }, { weight: weights }, { weight: scaleBias }];
     const y = await runKernel(gpu, program, inputs, program.outputBytes);
     return { dims: s.outDims(program.output), data: nhwc4ToNchw(y, program.output) };
   };

@@ -24,7 +24,7 @@ export function convOutputSize(input: number, kernel: number, stride: number, pa
   return Math.floor((input + padBefore + padAfter - dilation * (kernel - 1) - 1) / stride) + 1;
 }
 
-/** Inputs: x, packed weights (packConvWeights), packed scale/bias, residual (or any buffer). */
+/** Inputs: x, packed weights (packConvWeights), packed scale/bias; with `residual`, the output buffer holds the residual on entry (Step.inPlace). */
 export class Conv2dProgram implements Program {
   readonly name = 'conv2d';
   readonly shader = shader;

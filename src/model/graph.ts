@@ -92,11 +92,13 @@ export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights): 
     let program;
     let inputs: (string | GPUBuffer)[];
     let out: Shape4;
+    let inPlace: string | undefined;
     switch (op.op) {
       case 'conv': {
         program = new Conv2dProgram(x, convAttributes(op, op.relu, op.residual !== undefined));
-        inputs = [op.input, weights.get(`${op.name}.weight`), weights.get(`${op.name}.scaleBias`), op.residual ?? weights.placeholder];
+        inputs = [op.input, weights.get(`${op.name}.weight`), weights.get(`${op.name}.scaleBias`)];
         out = program.output;
+        inPlace = op.residual;
         break;
       }
       case 'batchnorm':
@@ -140,13 +142,37 @@ export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights): 
     }
     shapes.set(op.output, out);
     if (!tensorBytes.has(op.output)) tensorBytes.set(op.output, nhwc4Bytes(out));
-    steps.push({ label: op.name, program, inputs, output: op.output });
+    steps.push({ label: op.name, program, inputs, output: op.output, inPlace });
   }
   const logits = shapeOf(LOGITS);
   const softmax = new SoftmaxProgram(logits.n, logits.c);
   steps.push({ label: 'softmax', program: softmax, inputs: [LOGITS], output: PROBABILITIES });
   tensorBytes.set(PROBABILITIES, softmax.outputBytes);
-  return { steps, tensorBytes, inputs: [INPUT], outputs: [LOGITS, PROBABILITIES] };
+  return { steps: shortcutsLate(steps), tensorBytes, inputs: [INPUT], outputs: [LOGITS, PROBABILITIES] };
+}
+
+/**
+ * Hold back each shortcut step (its output is read only as a later step's in-place residual) until
+ * just before that step: the main branch's first convs then run before the shortcut's (often the
+ * larger) output exists, which lowers the peak of live activations. The planner rejects any order
+ * in which a held-back step would read a tensor already overwritten.
+ */
+function shortcutsLate(steps: Step[]): Step[] {
+  const reads = new Map<string, number>();
+  for (const step of steps) for (const t of [...step.inputs, step.inPlace]) if (typeof t === 'string') reads.set(t, (reads.get(t) ?? 0) + 1);
+  const residuals = new Set(steps.map((s) => s.inPlace));
+  const held = new Map<string, Step>();
+  const ordered: Step[] = [];
+  for (const step of steps) {
+    if (residuals.has(step.output) && reads.get(step.output) === 1) {
+      held.set(step.output, step);
+      continue;
+    }
+    const shortcut = step.inPlace && held.get(step.inPlace);
+    if (shortcut) ordered.push(shortcut);
+    ordered.push(step);
+  }
+  return ordered;
 }
 
 const convAttributes = (op: ConvOp, relu: boolean, residual: boolean): Conv2dAttributes => ({
@@ -172,7 +198,7 @@ function padToResidual(op: ConvOp, x: Shape4, residual: Shape4, weights: GpuWeig
   const fused = new Conv2dProgram(x, convAttributes(op, op.relu, true));
   const y = fused.output;
   if (y.h === residual.h && y.w === residual.w) {
-    return { steps: [{ label: op.name, program: fused, inputs: [op.input, weights.get(`${op.name}.weight`), weights.get(`${op.name}.scaleBias`), op.residual!], output: op.output }], shapes: [[op.output, y]] };
+    return { steps: [{ label: op.name, program: fused, inputs: [op.input, weights.get(`${op.name}.weight`), weights.get(`${op.name}.scaleBias`)], output: op.output, inPlace: op.residual }], shapes: [[op.output, y]] };
   }
   if (y.h > residual.h || y.w > residual.w || y.c !== residual.c) {
     throw new Error(`${op.name}: output ${y.h}x${y.w}x${y.c} cannot be padded to its shortcut's ${residual.h}x${residual.w}x${residual.c}`);
@@ -183,7 +209,7 @@ function padToResidual(op: ConvOp, x: Shape4, residual: Shape4, weights: GpuWeig
   const [unpadded, padded] = [`${op.name}.unpadded`, `${op.name}.padded`];
   return {
     steps: [
-      { label: op.name, program: conv, inputs: [op.input, weights.get(`${op.name}.weight`), weights.get(`${op.name}.scaleBias`), weights.placeholder], output: unpadded },
+      { label: op.name, program: conv, inputs: [op.input, weights.get(`${op.name}.weight`), weights.get(`${op.name}.scaleBias`)], output: unpadded },
       { label: `${op.name}.pad`, program: pad, inputs: [unpadded], output: padded },
       { label: `${op.name}.add`, program: add, inputs: [padded, weights.get(`${op.name}.identity`), op.residual!], output: op.output },
     ],

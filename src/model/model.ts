@@ -21,6 +21,8 @@ export interface MemoryReport {
   /** What one buffer per activation would need. */
   unplannedActivationBytes: number;
   activationBuffers: number;
+  /** The two largest activations alive at the same time: what no plan can go below. */
+  largestLivePairBytes: number;
 }
 
 /**
@@ -134,6 +136,7 @@ export class ResNetModel {
       activationBytes: plan?.totalBytes ?? 0,
       unplannedActivationBytes: plan?.unplannedBytes ?? 0,
       activationBuffers: plan?.slotBytes.length ?? 0,
+      largestLivePairBytes: plan?.largestLivePairBytes ?? 0,
     };
   }
 

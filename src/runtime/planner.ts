@@ -1,7 +1,8 @@
 /**
  * Activation memory planning by liveness: a tensor lives from the step that writes it to the last
  * step that reads it, and tensors whose lives do not overlap share a buffer ("slot"). Greedy
- * best-fit in execution order; a slot grows to the largest tensor it ever holds.
+ * best-fit in execution order; a slot grows to the largest tensor it ever holds. A step marked
+ * in place (a conv adding its residual) writes its output into that residual's slot.
  */
 export interface MemoryPlan {
   /** Slot index of each tensor. */
@@ -10,16 +11,20 @@ export interface MemoryPlan {
   totalBytes: number;
   /** What one buffer per tensor would have cost, for comparison. */
   unplannedBytes: number;
+  /** The two largest activations alive at the same time, summed: the least any plan could hold. */
+  largestLivePairBytes: number;
 }
 
 export interface PlanStep {
   inputs: string[];
   output: string;
+  /** Input whose last use this is and whose buffer the output takes (same size). */
+  inPlace?: string;
 }
 
 export function planMemory(steps: PlanStep[], tensorBytes: Map<string, number>, graphInputs: string[], graphOutputs: string[]): MemoryPlan {
   const lastUse = new Map<string, number>();
-  steps.forEach((step, i) => step.inputs.forEach((t) => lastUse.set(t, i)));
+  steps.forEach((step, i) => [...step.inputs, ...(step.inPlace ? [step.inPlace] : [])].forEach((t) => lastUse.set(t, i)));
   for (const t of graphOutputs) lastUse.set(t, Infinity);
 
   const slotOf = new Map<string, number>();
@@ -45,20 +50,40 @@ export function planMemory(steps: PlanStep[], tensorBytes: Map<string, number>, 
     slotBytes[pick] = Math.max(slotBytes[pick], need);
     slotOf.set(t, pick);
   };
+  const live = new Set<string>();
+  let largestLivePairBytes = 0;
   const release = (t: string, i: number): void => {
-    if (lastUse.get(t) === i) free.push(slotOf.get(t)!);
+    if (lastUse.get(t) === i) {
+      free.push(slotOf.get(t)!);
+      live.delete(t);
+    }
   };
 
   for (const t of graphInputs) allocate(t);
   for (const t of graphInputs) if (!lastUse.has(t)) free.push(slotOf.get(t)!);
+  for (const t of graphInputs) live.add(t);
   steps.forEach((step, i) => {
-    // The output is allocated while the inputs are still held: kernels never run in place.
-    allocate(step.output);
-    for (const t of new Set(step.inputs)) release(t, i);
-    if (!lastUse.has(step.output)) free.push(slotOf.get(step.output)!);
+    // The output is allocated while the inputs are still held: kernels run in place only where a step says so.
+    if (step.inPlace) {
+      if (lastUse.get(step.inPlace) !== i || bytes(step.inPlace) !== bytes(step.output)) {
+        throw new Error(`planner: ${step.output} cannot overwrite ${step.inPlace} (read later, or another size)`);
+      }
+      slotOf.set(step.output, slotOf.get(step.inPlace)!);
+      live.delete(step.inPlace);
+    } else {
+      allocate(step.output);
+    }
+    live.add(step.output);
+    const [a = 0, b = 0] = [...live].map(bytes).sort((x, y) => y - x);
+    largestLivePairBytes = Math.max(largestLivePairBytes, a + b);
+    for (const t of new Set(step.inputs)) if (t !== step.inPlace) release(t, i);
+    if (!lastUse.has(step.output)) {
+      free.push(slotOf.get(step.output)!);
+      live.delete(step.output);
+    }
   });
   const totalBytes = slotBytes.reduce((a, b) => a + b, 0);
   let unplannedBytes = 0;
   for (const t of slotOf.keys()) unplannedBytes += bytes(t);
-  return { slotOf, slotBytes, totalBytes, unplannedBytes };
+  return { slotOf, slotBytes, totalBytes, unplannedBytes, largestLivePairBytes };
 }

@@ -11,6 +11,8 @@ export interface Step {
   program: Program;
   inputs: (string | GPUBuffer)[];
   output: string;
+  /** A tensor this step reads for the last time and overwrites: the output takes its buffer. */
+  inPlace?: string;
 }
 
 export interface GraphSpec {
@@ -39,7 +41,7 @@ export class Schedule {
 
   static async create(gpu: Gpu, spec: GraphSpec): Promise<Schedule> {
     const memory = planMemory(
-      spec.steps.map((s) => ({ inputs: s.inputs.filter((i): i is string => typeof i === 'string'), output: s.output })),
+      spec.steps.map((s) => ({ inputs: s.inputs.filter((i): i is string => typeof i === 'string'), output: s.output, inPlace: s.inPlace })),
       spec.tensorBytes,
       spec.inputs,
       spec.outputs,

@@ -7,13 +7,15 @@
 // multiply-adds from two loads. No workgroup memory and no barriers: on fallback (CPU) adapters
 // such as SwiftShader every storage load is a per-lane gather and barriers are very costly, so
 // the tile is as large as compiles quickly, and the loop body is written out rather than indexed.
-// The epilogue fuses a folded BatchNorm's per-channel scale and bias, a residual input and ReLU.
+// The epilogue fuses a folded BatchNorm's per-channel scale and bias, a residual and ReLU. The
+// residual is added in place: the output buffer holds it on entry (each element is read and then
+// written by the same invocation), so a block's sum needs no buffer beside its shortcut's.
 
 struct Params {
   batch: u32, inH: u32, inW: u32, inC4: u32,
   outH: u32, outW: u32, outC4: u32, kH: u32,
   kW: u32, strideH: u32, strideW: u32, padTop: u32,
-  padLeft: u32, dilationH: u32, dilationW: u32, flags: u32, // flags: 1 = ReLU, 2 = residual
+  padLeft: u32, dilationH: u32, dilationW: u32, flags: u32, // flags: 1 = ReLU, 2 = add y's residual
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -22,8 +24,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> w: array<mat4x4f>;
 // [2][outC4]: scale, then bias.
 @group(0) @binding(3) var<storage, read> scaleBias: array<vec4f>;
-@group(0) @binding(4) var<storage, read> residual: array<vec4f>;
-@group(0) @binding(5) var<storage, read_write> y: array<vec4f>;
+@group(0) @binding(4) var<storage, read_write> y: array<vec4f>;
 
 const ROWS = 8u; // output pixels per invocation
 const COLS = 4u; // vec4 of output channels per invocation
@@ -57,7 +58,7 @@ fn storeRow(m: u32, co0: u32, acc: mat4x4f, scale: mat4x4f, bias: mat4x4f) {
     if (co >= p.outC4) { return; }
     let o = m * p.outC4 + co;
     var v = acc[c] * scale[c] + bias[c];
-    if ((p.flags & 2u) != 0u) { v += residual[o]; }
+    if ((p.flags & 2u) != 0u) { v += y[o]; }
     if ((p.flags & 1u) != 0u) { v = max(v, vec4f(0.0)); }
     y[o] = v;
   }
