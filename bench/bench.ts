@@ -9,7 +9,7 @@ import { chromium } from '@playwright/test';
 import { createServer } from 'vite';
 import playwrightConfig from '../playwright.config';
 import { argmaxRows, compare, ROOT, torchReference } from '../test/fixtures';
-import type { StepTiming } from '../src/index';
+import type { MemoryReport, StepTiming } from '../src/index';
 import { ENGINES, type EngineName, type PageRequest, type PageResult } from './engine';
 
 export interface BenchOptions {
@@ -37,6 +37,8 @@ export interface EngineReport {
   runsMs: number[];
   peakMemoryBytes: number;
   peakMemoryMeasure: string;
+  /** Ours: weights, activation buffers and the two largest live activations, as MemoryReport has them. */
+  memoryBreakdown?: MemoryReport;
   gpuBufferPeakBytes: number;
   pageMemoryBytes?: number;
   top1: number[];
@@ -168,6 +170,7 @@ function summarise(options: BenchOptions, results: Partial<Record<EngineName, Pa
       runsMs: r.runsMs,
       peakMemoryBytes: r.memory.bytes,
       peakMemoryMeasure: r.memory.measure,
+      memoryBreakdown: r.memory.breakdown,
       gpuBufferPeakBytes: r.gpuBufferPeakBytes,
       pageMemoryBytes: r.pageMemoryBytes,
       top1,
@@ -213,6 +216,13 @@ export function formatReport(report: BenchReport): string {
   for (const [name, e] of entries) {
     const page = e.pageMemoryBytes === undefined ? '' : `, page memory after runs ${mib(e.pageMemoryBytes)}`;
     lines.push(`- ${name}: ${e.description}. Memory: ${e.peakMemoryMeasure} (GPU-buffer hook: ${mib(e.gpuBufferPeakBytes)}${page})`);
+  }
+  const parts = report.engines.ours?.memoryBreakdown;
+  if (parts) {
+    const bound = parts.weightBytes + parts.largestLivePairBytes;
+    const peak = report.engines.ours!.peakMemoryBytes;
+    // prettier-ignore
+    lines.push('', `ours, memory: peak ${mib(peak)} = weights ${mib(parts.weightBytes)} + activation buffers ${mib(parts.activationBytes)} (${parts.activationBuffers} buffers; one per tensor would be ${mib(parts.unplannedActivationBytes)}) + uniforms and read-back ${mib(peak - parts.weightBytes - parts.activationBytes)}. Bound, weights + the two largest simultaneously live activations (${mib(parts.largestLivePairBytes)}): ${mib(bound)}, ${peak <= bound ? 'met' : `exceeded by ${mib(peak - bound)}`}.`);
   }
   if (report.profile) lines.push('', ...formatProfile(report.profile));
   return lines.join('\n');

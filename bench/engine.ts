@@ -1,5 +1,5 @@
 // What the bench page needs from each engine (bench/engines/*.ts), and what it sends back to Node.
-import type { StepTiming } from '../src/index';
+import type { MemoryReport, StepTiming } from '../src/index';
 
 export const ENGINES = ['ours', 'ort-webgpu', 'tfjs-webgpu', 'ort-wasm'] as const;
 export type EngineName = (typeof ENGINES)[number];
@@ -18,6 +18,8 @@ export interface Memory {
   bytes: number;
   /** What `bytes` counts, in words for the report. */
   measure: string;
+  /** Ours: the peak's parts, to check it against weights + the two largest live activations. */
+  breakdown?: MemoryReport;
 }
 
 export interface Engine {

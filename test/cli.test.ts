@@ -86,14 +86,16 @@ test('info reports the architecture and the memory plan the model makes', async 
     activationBytes: memory.activationBytes,
     unplannedActivationBytes: memory.unplannedActivationBytes,
     activationBuffers: memory.activationBuffers,
+    largestLivePairBytes: memory.largestLivePairBytes,
   });
   expect(memory.activationBytes).toBeLessThan(memory.unplannedActivationBytes);
+  expect(memory.activationBytes).toBeGreaterThanOrEqual(memory.largestLivePairBytes);
 
   const text = cli('info', '--model', ref.model);
   expect(text.status).toBe(0);
   expect(text.stdout).toMatch(/^architecture\s+resnet18 \(v1\.5, basic blocks \[2,2,2,2\]\)$/m);
   expect(text.stdout).toMatch(/^parameters\s+11,181,642$/m);
-  expect(text.stdout).toMatch(/^memory plan\s+batch 1 at 224x224: activations [\d.]+ MiB in \d+ buffers \([\d.]+ MiB unplanned\)$/m);
+  expect(text.stdout).toMatch(/^memory plan\s+batch 1 at 224x224: activations [\d.]+ MiB in \d+ buffers \([\d.]+ MiB unplanned; the two largest live at once: [\d.]+ MiB\)$/m);
 });
 
 test('failures exit non-zero with one message naming the problem, and no stack trace', () => {

@@ -19,7 +19,7 @@ export const load: LoadEngine = async ({ model: url, input, shape }) => {
   return {
     description: `resnet-webgpu on ${describeAdapter(gpu.adapter)}`,
     run: () => model.run(input, shape),
-    memory: () => ({ bytes: peak, measure: 'GPU buffers, gpu.liveBytes high-water mark' }),
+    memory: () => ({ bytes: peak, measure: 'GPU buffers, gpu.liveBytes high-water mark', breakdown: model.memory() }),
     profile: async () => (canProfile(gpu) ? profileSchedule(gpu, await model.scheduleFor({ n, c, h, w })) : []),
     dispose: () => model.dispose(),
   };

@@ -103,6 +103,7 @@ async function info(options: ModelOptions & { batch: number; size: [number, numb
       activationBytes: memory.activationBytes,
       unplannedActivationBytes: memory.unplannedActivationBytes,
       activationBuffers: memory.activationBuffers,
+      largestLivePairBytes: memory.largestLivePairBytes,
     },
     adapter: describeAdapter(model.gpu.adapter),
   };
@@ -121,7 +122,7 @@ async function info(options: ModelOptions & { batch: number; size: [number, numb
     ['weight bytes', `${report.weightBytes.toLocaleString('en-US')} (${mib(report.weightBytes)}) on the GPU`],
     [
       'memory plan',
-      `batch ${options.batch} at ${h}x${w}: activations ${mib(memory.activationBytes)} in ${memory.activationBuffers} buffers (${mib(memory.unplannedActivationBytes)} unplanned)`,
+      `batch ${options.batch} at ${h}x${w}: activations ${mib(memory.activationBytes)} in ${memory.activationBuffers} buffers (${mib(memory.unplannedActivationBytes)} unplanned; the two largest live at once: ${mib(memory.largestLivePairBytes)})`,
     ],
   ];
   process.stdout.write(rows.map(([k, v]) => `${k.padEnd(15)}${v}\n`).join(''));
