@@ -30,6 +30,9 @@ export function planMemory(steps: PlanStep[], tensorBytes: Map<string, number>, 
   const slotOf = new Map<string, number>();
   const slotBytes: number[] = [];
   const free: number[] = [];
+  /** Tensors written and not yet read for the last time, for largestLivePairBytes. */
+  const live = new Set<string>();
+  let largestLivePairBytes = 0;
   const bytes = (t: string): number => {
     const b = tensorBytes.get(t);
     if (b === undefined) throw new Error(`planner: no size for tensor ${t}`);
@@ -49,19 +52,18 @@ export function planMemory(steps: PlanStep[], tensorBytes: Map<string, number>, 
     }
     slotBytes[pick] = Math.max(slotBytes[pick], need);
     slotOf.set(t, pick);
+    live.add(t);
   };
-  const live = new Set<string>();
-  let largestLivePairBytes = 0;
+  const retire = (t: string): void => {
+    free.push(slotOf.get(t)!);
+    live.delete(t);
+  };
   const release = (t: string, i: number): void => {
-    if (lastUse.get(t) === i) {
-      free.push(slotOf.get(t)!);
-      live.delete(t);
-    }
+    if (lastUse.get(t) === i) retire(t);
   };
 
   for (const t of graphInputs) allocate(t);
-  for (const t of graphInputs) if (!lastUse.has(t)) free.push(slotOf.get(t)!);
-  for (const t of graphInputs) live.add(t);
+  for (const t of graphInputs) if (!lastUse.has(t)) retire(t);
   steps.forEach((step, i) => {
     // The output is allocated while the inputs are still held: kernels run in place only where a step says so.
     if (step.inPlace) {
@@ -70,17 +72,14 @@ export function planMemory(steps: PlanStep[], tensorBytes: Map<string, number>, 
       }
       slotOf.set(step.output, slotOf.get(step.inPlace)!);
       live.delete(step.inPlace);
+      live.add(step.output);
     } else {
       allocate(step.output);
     }
-    live.add(step.output);
     const [a = 0, b = 0] = [...live].map(bytes).sort((x, y) => y - x);
     largestLivePairBytes = Math.max(largestLivePairBytes, a + b);
     for (const t of new Set(step.inputs)) if (t !== step.inPlace) release(t, i);
-    if (!lastUse.has(step.output)) {
-      free.push(slotOf.get(step.output)!);
-      live.delete(step.output);
-    }
+    if (!lastUse.has(step.output)) retire(step.output);
   });
   const totalBytes = slotBytes.reduce((a, b) => a + b, 0);
   let unplannedBytes = 0;
