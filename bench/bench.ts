@@ -217,10 +217,11 @@ export function formatReport(report: BenchReport): string {
     const page = e.pageMemoryBytes === undefined ? '' : `, page memory after runs ${mib(e.pageMemoryBytes)}`;
     lines.push(`- ${name}: ${e.description}. Memory: ${e.peakMemoryMeasure} (GPU-buffer hook: ${mib(e.gpuBufferPeakBytes)}${page})`);
   }
-  const parts = report.engines.ours?.memoryBreakdown;
-  if (parts) {
+  const ours = report.engines.ours;
+  const parts = ours?.memoryBreakdown;
+  if (ours && parts) {
     const bound = parts.weightBytes + parts.largestLivePairBytes;
-    const peak = report.engines.ours!.peakMemoryBytes;
+    const peak = ours.peakMemoryBytes;
     // prettier-ignore
     lines.push('', `ours, memory: peak ${mib(peak)} = weights ${mib(parts.weightBytes)} + activation buffers ${mib(parts.activationBytes)} (${parts.activationBuffers} buffers; one per tensor would be ${mib(parts.unplannedActivationBytes)}) + uniforms and read-back ${mib(peak - parts.weightBytes - parts.activationBytes)}. Bound, weights + the two largest simultaneously live activations (${mib(parts.largestLivePairBytes)}): ${mib(bound)}, ${peak <= bound ? 'met' : `exceeded by ${mib(peak - bound)}`}.`);
   }
