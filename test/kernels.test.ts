@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BatchNormProgram } from '../src/kernels/batchnorm';
-import { Conv2dProgram, packConvWeights } from '../src/kernels/conv2d';
+import { Conv2dProgram, CONV_VARIANTS, packConvWeights } from '../src/kernels/conv2d';
 import { FullyConnectedProgram, packFcWeights } from '../src/kernels/fully-connected';
 import { PadChannelsProgram } from '../src/kernels/pad-channels';
 import { globalPool, PoolProgram, type PoolAttributes } from '../src/kernels/pool';
@@ -105,17 +105,38 @@ describe('conv2d', () => {
       residual: Math.floor(i / 4) % 2 === 1,
       relu: Math.floor(i / 8) % 2 === 1,
     };
-    return { input, attrs, seed: gen.int(1, 2 ** 30), name: `${fmt(input)} → ${attrs.outChannels}ch k${k}×${kernelW} s${attrs.strideH}×${attrs.strideW} pads ${pads} d${dilation}${attrs.residual ? ' +residual' : ''}${attrs.relu ? ' relu' : ''}` };
+    return { input, attrs, seed: gen.int(1, 2 ** 30) };
   });
+  // Wider than one tile of every variant: several K steps (the last one partial), several
+  // channel tiles and pixel tiles, and edge tiles in both.
+  for (const [n, h, c, outChannels, k, stride] of [
+    [2, 9, 70, 130, 3, 1],
+    [1, 13, 36, 67, 1, 2],
+    [3, 7, 17, 200, 3, 2],
+  ]) {
+    const pad = k >> 1;
+    const input: Shape4 = { n, h, w: h, c };
+    const attrs = { outChannels, kernelH: k, kernelW: k, strideH: stride, strideW: stride, pads: [pad, pad, pad, pad] as [number, number, number, number], dilationH: 1, dilationW: 1, residual: true, relu: true };
+    cases.push({ input, attrs, seed: gen.int(1, 2 ** 30) });
+  }
+  const named = CONV_VARIANTS.flatMap((variant) =>
+    cases.map(({ input, attrs, seed }) => ({
+      input,
+      attrs,
+      seed,
+      variant,
+      name: `${variant} ${fmt(input)} → ${attrs.outChannels}ch k${attrs.kernelH}×${attrs.kernelW} s${attrs.strideH}×${attrs.strideW} pads ${attrs.pads} d${attrs.dilationH}${attrs.residual ? ' +residual' : ''}${attrs.relu ? ' relu' : ''}`,
+    })),
+  );
 
-  it.each(cases)('$name', async ({ input, attrs, seed }) => {
+  it.each(named)('$name', async ({ input, attrs, seed, variant }) => {
     const gpu = await testGpu();
     const rng = prng(seed);
     const x = randomTensor(rng, input.n, input.c, input.h, input.w);
     const weight = rng.floats(attrs.outChannels * input.c * attrs.kernelH * attrs.kernelW);
     const scale = rng.floats(attrs.outChannels, 0.5, 1.5);
     const bias = rng.floats(attrs.outChannels);
-    const program = new Conv2dProgram(input, attrs);
+    const program = new Conv2dProgram(input, attrs, variant);
     const out = program.output;
     const residual = attrs.residual ? randomTensor(rng, out.n, out.c, out.h, out.w) : undefined;
     const expected = ref.conv2d(x, weight, attrs, scale, bias, residual, attrs.relu);

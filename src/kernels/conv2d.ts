@@ -1,6 +1,7 @@
-import shader from '../shaders/conv2d.wgsl?raw';
+import registerShader from '../shaders/conv2d.wgsl?raw';
+import tiledShader from '../shaders/conv2d_tiled.wgsl?raw';
 import { nhwc4Bytes, type Shape4 } from '../runtime/layout';
-import { packUniforms, roundUp4, workgroupsFor, type Program } from '../runtime/program';
+import { packUniforms, roundUp4, workgroupsFor, WORKGROUP_SIZE, type Program } from '../runtime/program';
 
 export interface Conv2dAttributes {
   outChannels: number;
@@ -16,9 +17,19 @@ export interface Conv2dAttributes {
   residual: boolean;
 }
 
-/** Register tile of one invocation: ROWS output pixels × COLS vec4 of output channels (as in the shader). */
-export const ROWS = 8;
-export const COLS = 4;
+/**
+ * The convolution kernels, interchangeable (same bindings, same result); the autotune
+ * (../runtime/autotune.ts) measures them per adapter and layer shape and keeps the fastest.
+ * - `register`: conv2d.wgsl, no workgroup memory or barriers, 8 pixels × 16 channels per
+ *   invocation; made for CPU adapters (SwiftShader).
+ * - `tiled64`, `tiled32`: conv2d_tiled.wgsl, workgroup-memory tiles of 64 or 32 pixels × 64
+ *   channels; made for GPUs, the smaller tile for the small late-stage maps.
+ */
+export const CONV_VARIANTS = ['register', 'tiled64', 'tiled32'] as const;
+export type ConvVariant = (typeof CONV_VARIANTS)[number];
+
+/** Output pixels × vec4 of output channels of one invocation (register) or one workgroup of 64 (tiled), as in the shaders. */
+const TILE: Record<ConvVariant, [number, number]> = { register: [8, 4], tiled64: [64, 16], tiled32: [32, 16] };
 
 export function convOutputSize(input: number, kernel: number, stride: number, padBefore: number, padAfter: number, dilation: number): number {
   return Math.floor((input + padBefore + padAfter - dilation * (kernel - 1) - 1) / stride) + 1;
@@ -26,12 +37,14 @@ export function convOutputSize(input: number, kernel: number, stride: number, pa
 
 /** Inputs: x, packed weights (packConvWeights), packed scale/bias; with `residual`, the output buffer holds the residual on entry (Step.inPlace). */
 export class Conv2dProgram implements Program {
-  readonly name = 'conv2d';
-  readonly shader = shader;
-  // ReLU and residual are uniform flags, not override constants: every conv shares one pipeline,
-  // which matters where compiling a pipeline takes seconds (SwiftShader).
-  readonly constants = {};
+  readonly name: string;
+  readonly shader: string;
+  // ReLU and residual are uniform flags, not override constants: every conv of a variant shares
+  // one pipeline, which matters where compiling a pipeline takes seconds (SwiftShader).
+  readonly constants: Record<string, number>;
   readonly uniforms: ArrayBuffer;
+  /** The layer shape, without the fused ReLU/residual: what the autotune measures per adapter. */
+  readonly tuneKey: string;
   readonly workgroups: [number, number, number];
   readonly flops: number;
   readonly output: Shape4;
@@ -39,7 +52,11 @@ export class Conv2dProgram implements Program {
   constructor(
     readonly input: Shape4,
     readonly attrs: Conv2dAttributes,
+    readonly variant: ConvVariant = 'register',
   ) {
+    this.name = variant === 'register' ? 'conv2d' : 'conv2d_tiled';
+    this.shader = variant === 'register' ? registerShader : tiledShader;
+    this.constants = {};
     const [top, left, bottom, right] = attrs.pads;
     const outH = convOutputSize(input.h, attrs.kernelH, attrs.strideH, top, bottom, attrs.dilationH);
     const outW = convOutputSize(input.w, attrs.kernelW, attrs.strideW, left, right, attrs.dilationW);
@@ -51,9 +68,14 @@ export class Conv2dProgram implements Program {
       outH, outW, outC4, attrs.kernelH,
       attrs.kernelW, attrs.strideH, attrs.strideW, top,
       left, attrs.dilationH, attrs.dilationW, Number(attrs.relu) | (Number(attrs.residual) << 1),
+      // The tiled kernel's output pixels per invocation.
+      ...(variant === 'register' ? [] : [TILE[variant][0] / 8]),
     ]);
     const pixels = input.n * outH * outW;
-    this.workgroups = workgroupsFor(Math.ceil(pixels / ROWS) * Math.ceil(outC4 / COLS));
+    const [tileM, tileN4] = TILE[variant];
+    const tiles = Math.ceil(pixels / tileM) * Math.ceil(outC4 / tileN4);
+    this.workgroups = workgroupsFor(variant === 'register' ? tiles : tiles * WORKGROUP_SIZE);
+    this.tuneKey = `conv ${input.n}x${input.h}x${input.w}x${input.c} → ${attrs.outChannels} k${attrs.kernelH}x${attrs.kernelW} s${attrs.strideH}x${attrs.strideW} p${attrs.pads.join(',')} d${attrs.dilationH}x${attrs.dilationW}`;
     this.flops = 2 * pixels * attrs.outChannels * attrs.kernelH * attrs.kernelW * input.c;
   }
 
