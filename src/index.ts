@@ -1,7 +1,9 @@
 // resnet-webgpu: the library entry for browsers and bundlers (Node adds ./node.ts).
 export { createGpu, describeAdapter, type Gpu, type AdapterSummary, type GpuOptions } from './runtime/device';
 export { ResnetWebGpuError, WebGpuUnavailableError, WeightsError, InputError, GpuError, DeviceLostError, GpuLimitError, DisposedError } from './runtime/errors';
-export { ResNetModel, type RunOptions, type MemoryReport } from './model/model';
+export { ResNetModel, type RunOptions, type MemoryReport, type ModelOptions } from './model/model';
+export { CONV_VARIANTS, type ConvVariant } from './kernels/conv2d';
+export { type TuneCache, type Tuning, type KernelChoices } from './runtime/autotune';
 export { IMAGENET_PREPROCESS, type RgbaImage } from './model/images';
 export type { PreprocessConfig } from './kernels/preprocess';
 export { profileSchedule, canProfile, type StepTiming } from './runtime/profiler';

@@ -1,9 +1,10 @@
 // Node entry: everything in ./index.ts plus a Dawn-backed GPU and file loading.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { create, globals } from 'webgpu';
+import type { TuneCache } from './runtime/autotune';
 import { createGpu, type Gpu, type GpuOptions } from './runtime/device';
 import { openWeights, type WeightOptions } from './model/load';
 import { fetchWeights } from './model/fetch';
@@ -26,9 +27,11 @@ function swiftShaderIcds(): string[] {
 
 /**
  * A GPU through Dawn. Uses the machine's GPU when it has one; otherwise falls back to SwiftShader
- * (a CPU Vulkan driver that ships with Chromium), found by itself.
+ * (a CPU Vulkan driver that ships with Chromium), found by itself. The autotune's picks persist
+ * in a file (fileTuneCache) unless `options.tuneCache` says otherwise.
  */
 export async function createNodeGpu(options: GpuOptions = {}): Promise<Gpu> {
+  options = { tuneCache: fileTuneCache(), ...options };
   try {
     return await createGpu(dawn(), options);
   } catch (first) {
@@ -52,4 +55,40 @@ export async function readWeightsFile(path: string, options: WeightOptions = {})
   if (/^(https?:\/\/|hf:)/i.test(path)) return (await fetchWeights(path, options)).weights;
   const dir = dirname(resolve(path));
   return openWeights(basename(path), async (rel) => new Uint8Array(await readFile(resolve(dir, rel))), options);
+}
+
+/**
+ * The autotune's picks in a JSON file (default `$XDG_CACHE_HOME/resnet-webgpu/autotune.json`, or
+ * under ~/.cache), so later processes on this machine skip the measuring. An unreadable file
+ * counts as empty; an unwritable one leaves the picks to this process.
+ */
+export function fileTuneCache(path = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'resnet-webgpu', 'autotune.json')): TuneCache {
+  let picks: Record<string, unknown> | undefined;
+  const read = (): Record<string, unknown> => {
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(path, 'utf8'));
+      return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {};
+    } catch {
+      return {};
+    }
+  };
+  return {
+    get: (key) => {
+      const variant = (picks ??= read())[key];
+      return typeof variant === 'string' ? variant : undefined;
+    },
+    set: (key, variant) => {
+      // Re-read first: other processes may have added picks since.
+      picks = { ...read(), [key]: variant };
+      try {
+        mkdirSync(dirname(path), { recursive: true });
+        // Write beside and rename: a reader never sees half a file.
+        const temp = `${path}.${process.pid}.tmp`;
+        writeFileSync(temp, JSON.stringify(picks));
+        renameSync(temp, path);
+      } catch {
+        // Read-only cache directory: the picks last for this process.
+      }
+    },
+  };
 }

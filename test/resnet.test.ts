@@ -1,7 +1,7 @@
 // Whole networks against PyTorch: every depth, odd and non-square sizes, both bottleneck
 // variants, several class counts, and weights stored as f32, f16 and bf16.
 import { expect, test } from 'vitest';
-import { ResNetModel, readWeightsFile } from '../src/node';
+import { CONV_VARIANTS, ResNetModel, readWeightsFile } from '../src/node';
 import { argmaxRows, compare, torchReference, type ReferenceSpec } from './fixtures';
 import { testGpu } from './gpu';
 
@@ -44,6 +44,23 @@ for (const spec of cases) {
       model.dispose();
     }
     expect(gpu.liveBuffers).toBe(buffersBefore);
+  });
+}
+
+// The autotune may give any layer any variant: each variant alone must compute the network.
+for (const kernel of CONV_VARIANTS) {
+  test(`resnet50 with every conv on the ${kernel} kernel matches PyTorch`, async () => {
+    const ref = torchReference(cases[4]);
+    const gpu = await testGpu();
+    const model = await ResNetModel.load(gpu, await readWeightsFile(ref.model, { variant: cases[4].variant }), ref.model, { kernels: [kernel] });
+    try {
+      const logits = await model.run(ref.input.data, ref.input.shape);
+      const { maxAbsDiff, maxAbsRef } = compare(logits, ref.logits.data);
+      expect(maxAbsDiff).toBeLessThanOrEqual(1e-3 * maxAbsRef);
+      expect(argmaxRows(logits, cases[4].classes)).toEqual(argmaxRows(ref.logits.data, cases[4].classes));
+    } finally {
+      await model.dispose();
+    }
   });
 }
 

@@ -1,5 +1,5 @@
 import { BatchNormProgram } from '../kernels/batchnorm';
-import { Conv2dProgram, packConvWeights, type Conv2dAttributes } from '../kernels/conv2d';
+import { Conv2dProgram, CONV_VARIANTS, packConvWeights, type Conv2dAttributes, type ConvVariant } from '../kernels/conv2d';
 import { FullyConnectedProgram, packFcWeights } from '../kernels/fully-connected';
 import { PadChannelsProgram } from '../kernels/pad-channels';
 import { globalPool, PoolProgram } from '../kernels/pool';
@@ -72,8 +72,9 @@ export class GpuWeights {
 /**
  * Compile layer ops for one input shape: each op becomes one kernel dispatch with its shapes in
  * uniforms. Ends with a softmax over the logits, run always (it is tiny) and read back on request.
+ * Convolutions carry every variant in `convVariants` as candidates for the autotune.
  */
-export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights): GraphSpec {
+export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights, convVariants: readonly ConvVariant[] = CONV_VARIANTS): GraphSpec {
   const shapes = new Map<string, Shape4>([[INPUT, input]]);
   const tensorBytes = new Map<string, number>([[INPUT, nhwc4Bytes(input)]]);
   const steps: Step[] = [];
@@ -81,7 +82,7 @@ export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights): 
   for (const op of ops) {
     const x = shapeOf(op.input);
     if (op.op === 'conv' && op.padToResidual) {
-      const sum = padToResidual(op, x, shapeOf(op.residual!), weights);
+      const sum = padToResidual(op, x, shapeOf(op.residual!), weights, convVariants);
       for (const step of sum.steps) steps.push(step);
       for (const [name, shape] of sum.shapes) {
         shapes.set(name, shape);
@@ -92,14 +93,13 @@ export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights): 
     let program;
     let inputs: (string | GPUBuffer)[];
     let out: Shape4;
-    let inPlace: string | undefined;
     switch (op.op) {
       case 'conv': {
-        program = new Conv2dProgram(x, convAttributes(op, op.relu, op.residual !== undefined));
-        inputs = [op.input, weights.get(`${op.name}.weight`), weights.get(`${op.name}.scaleBias`)];
-        out = program.output;
-        inPlace = op.residual;
-        break;
+        const step = convStep(op, x, convAttributes(op, op.relu, op.residual !== undefined), op.output, weights, convVariants);
+        steps.push({ ...step, inPlace: op.residual });
+        shapes.set(op.output, step.program.output);
+        tensorBytes.set(op.output, step.program.outputBytes);
+        continue;
       }
       case 'batchnorm':
         program = new BatchNormProgram(x, { relu: op.relu, residual: false });
@@ -142,7 +142,7 @@ export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights): 
     }
     shapes.set(op.output, out);
     if (!tensorBytes.has(op.output)) tensorBytes.set(op.output, nhwc4Bytes(out));
-    steps.push({ label: op.name, program, inputs, output: op.output, inPlace });
+    steps.push({ label: op.name, program, inputs, output: op.output });
   }
   const logits = shapeOf(LOGITS);
   const softmax = new SoftmaxProgram(logits.n, logits.c);
@@ -194,22 +194,20 @@ const convAttributes = (op: ConvOp, relu: boolean, residual: boolean): Conv2dAtt
  * the conv alone, zero rows/columns appended bottom/right (an average pool of 1×1 windows over the
  * padded input), and the sum + ReLU in the batchnorm kernel with scale 1, bias 0.
  */
-function padToResidual(op: ConvOp, x: Shape4, residual: Shape4, weights: GpuWeights): { steps: Step[]; shapes: [string, Shape4][] } {
-  const fused = new Conv2dProgram(x, convAttributes(op, op.relu, true));
-  const y = fused.output;
-  if (y.h === residual.h && y.w === residual.w) {
-    return { steps: [{ label: op.name, program: fused, inputs: [op.input, weights.get(`${op.name}.weight`), weights.get(`${op.name}.scaleBias`)], output: op.output, inPlace: op.residual }], shapes: [[op.output, y]] };
-  }
+function padToResidual(op: ConvOp, x: Shape4, residual: Shape4, weights: GpuWeights, variants: readonly ConvVariant[]): { steps: Step[]; shapes: [string, Shape4][] } {
+  const fused = convStep(op, x, convAttributes(op, op.relu, true), op.output, weights, variants);
+  const y = fused.program.output;
+  if (y.h === residual.h && y.w === residual.w) return { steps: [{ ...fused, inPlace: op.residual }], shapes: [[op.output, y]] };
   if (y.h > residual.h || y.w > residual.w || y.c !== residual.c) {
     throw new Error(`${op.name}: output ${y.h}x${y.w}x${y.c} cannot be padded to its shortcut's ${residual.h}x${residual.w}x${residual.c}`);
   }
-  const conv = new Conv2dProgram(x, convAttributes(op, false, false));
+  const [unpadded, padded] = [`${op.name}.unpadded`, `${op.name}.padded`];
+  const conv = convStep(op, x, convAttributes(op, false, false), unpadded, weights, variants);
   const pad = new PoolProgram(y, { kind: 'avg', kernelH: 1, kernelW: 1, strideH: 1, strideW: 1, pads: [0, 0, residual.h - y.h, residual.w - y.w], ceilMode: false, countIncludePad: true });
   const add = new BatchNormProgram(pad.output, { relu: op.relu, residual: true });
-  const [unpadded, padded] = [`${op.name}.unpadded`, `${op.name}.padded`];
   return {
     steps: [
-      { label: op.name, program: conv, inputs: [op.input, weights.get(`${op.name}.weight`), weights.get(`${op.name}.scaleBias`)], output: unpadded },
+      conv,
       { label: `${op.name}.pad`, program: pad, inputs: [unpadded], output: padded },
       { label: `${op.name}.add`, program: add, inputs: [padded, weights.get(`${op.name}.identity`), op.residual!], output: op.output },
     ],
@@ -218,5 +216,17 @@ function padToResidual(op: ConvOp, x: Shape4, residual: Shape4, weights: GpuWeig
       [padded, pad.output],
       [op.output, add.output],
     ],
+  };
+}
+
+/** A conv op's step, with one candidate program per variant for the autotune. */
+function convStep(op: ConvOp, x: Shape4, attrs: Conv2dAttributes, output: string, weights: GpuWeights, variants: readonly ConvVariant[]): Step & { program: Conv2dProgram } {
+  const candidates = variants.map((variant) => new Conv2dProgram(x, attrs, variant));
+  return {
+    label: op.name,
+    program: candidates[0],
+    candidates: candidates.length > 1 ? candidates : undefined,
+    inputs: [op.input, weights.get(`${op.name}.weight`), weights.get(`${op.name}.scaleBias`)],
+    output,
   };
 }

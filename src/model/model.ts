@@ -4,10 +4,20 @@ import { DeviceLostError, DisposedError, GpuError, GpuLimitError, InputError, Re
 import { nchwToNhwc4, type Shape4 } from '../runtime/layout';
 import { getPipeline } from '../runtime/pipelines';
 import { Schedule } from '../runtime/scheduler';
+import { CONV_VARIANTS, type ConvVariant } from '../kernels/conv2d';
+import type { KernelChoices } from '../runtime/autotune';
 import { buildGraph, GpuWeights, PROBABILITIES } from './graph';
 import { checkImage, IMAGENET_PREPROCESS, preprocessImages, shrinkToFit, type RgbaImage } from './images';
 import { describeResNet, expectedTensors, INPUT, LOGITS, type LayerOp, type ResNetConfig } from './resnet';
 import { parameterCount, type ModelMeta, type PreparedWeights, type TensorMap } from './tensors';
+
+export interface ModelOptions {
+  /**
+   * The convolution variants the autotune may choose among (default: all, CONV_VARIANTS); one
+   * variant runs it everywhere without measuring.
+   */
+  kernels?: readonly ConvVariant[];
+}
 
 export interface RunOptions {
   /** What to read back: raw logits (default) or softmax probabilities. */
@@ -56,14 +66,19 @@ export class ResNetModel {
     /** Where the weights came from, for messages. */
     private readonly source: string,
     ops: LayerOp[],
+    private readonly kernels: readonly ConvVariant[],
   ) {
     this.ops = ops;
     this.parameterCount = parameterCount(tensors);
   }
 
-  static async load(gpu: Gpu, prepared: PreparedWeights, source = 'weights'): Promise<ResNetModel> {
+  static async load(gpu: Gpu, prepared: PreparedWeights, source = 'weights', options: ModelOptions = {}): Promise<ResNetModel> {
     const ops = checkPrepared(prepared, source);
-    const model = new ResNetModel(gpu, prepared.config, prepared.meta, prepared.tensors, source, ops);
+    const kernels = options.kernels ?? CONV_VARIANTS;
+    if (!Array.isArray(kernels) || kernels.length === 0 || !kernels.every((k) => CONV_VARIANTS.includes(k))) {
+      throw new InputError(`options.kernels must be a non-empty list of ${CONV_VARIANTS.join(', ')}; got ${JSON.stringify(kernels)}`);
+    }
+    const model = new ResNetModel(gpu, prepared.config, prepared.meta, prepared.tensors, source, ops, kernels);
     let device = gpu.device;
     try {
       if (gpu.lost) await gpu.restore();
@@ -138,6 +153,11 @@ export class ResNetModel {
       activationBuffers: plan?.slotBytes.length ?? 0,
       largestLivePairBytes: plan?.largestLivePairBytes ?? 0,
     };
+  }
+
+  /** Which convolution variant each layer runs for the last input shape run, and how the autotune chose it. */
+  kernelChoices(): KernelChoices {
+    return this.schedule?.schedule.kernels ?? { tuneMs: 0, layers: [] };
   }
 
   /** The schedule for an input shape, built now unless it is the current one (queued like a run). */
@@ -216,7 +236,8 @@ export class ResNetModel {
       await throwGpuErrors(errors, 'uploading the weights');
       // Compile every pipeline the model uses now, in parallel: shapes live in uniforms, so a
       // small stand-in input needs the same pipelines as any real one and allocates next to nothing.
-      const probe = buildGraph(this.ops, { n: 1, h: 32, w: 32, c: this.config.inputChannels }, weights);
+      // The autotune's other candidates compile when it first measures them (a cached pick needs none).
+      const probe = buildGraph(this.ops, { n: 1, h: 32, w: 32, c: this.config.inputChannels }, weights, this.kernels);
       await Promise.all(probe.steps.map((step) => getPipeline(gpu, step.program)));
     } catch (e) {
       weights.destroy();
@@ -233,7 +254,7 @@ export class ResNetModel {
     if (this.schedule?.key !== key) {
       this.schedule?.schedule.destroy();
       this.schedule = undefined;
-      const spec = buildGraph(this.ops, shape, this.weights!);
+      const spec = buildGraph(this.ops, shape, this.weights!, this.kernels);
       const input = `input [N, C, H, W] = [${shape.n}, ${shape.c}, ${shape.h}, ${shape.w}]`;
       for (const [tensor, bytes] of spec.tensorBytes) {
         if (!(bytes > 0)) throw new InputError(`${input} is too small for ${this.config.arch}: activation "${tensor}" comes out empty`);

@@ -1,3 +1,4 @@
+import { defaultTuneCache, type TuneCache } from './autotune';
 import { WebGpuUnavailableError, type BufferLimit } from './errors';
 
 /** The adapter facts a user (and the kernel choice) cares about. */
@@ -27,6 +28,8 @@ export interface Gpu {
   lost?: { reason: string; message: string };
   /** Every inference runs inside WebGPU error scopes, so a validation error rejects the call that caused it. */
   debug: boolean;
+  /** The autotune's picks of kernel variants for this adapter (see ./autotune.ts). */
+  tuneCache: TuneCache;
   /** When the device is lost, request a new adapter and device (one request, however many callers wait on it). */
   restore(): Promise<void>;
 }
@@ -41,6 +44,8 @@ export interface GpuOptions {
    * defaults of 128 MiB binding / 256 MiB buffer): e.g. the defaults, to see what fits on any device.
    */
   requiredLimits?: Partial<Record<BufferLimit, number>>;
+  /** Where the autotune keeps its picks; default: localStorage in browsers, memory elsewhere. */
+  tuneCache?: TuneCache;
 }
 
 /**
@@ -60,6 +65,7 @@ export async function createGpu(gpu: GPU | undefined = globalThis.navigator?.gpu
     liveBytes: 0,
     generation: 1,
     debug: options.debug ?? false,
+    tuneCache: options.tuneCache ?? defaultTuneCache(),
     restore() {
       if (!state.lost) return Promise.resolve();
       restoring ??= openDevice(gpu, options)

@@ -35,7 +35,8 @@ export async function profileSchedule(gpu: Gpu, schedule: Schedule): Promise<Ste
     readback.unmap();
     return steps.map((step, i) => {
       const ms = Number(times[2 * i + 1] - times[2 * i]) / 1e6;
-      return { label: step.label, kernel: step.program.name, ms, flops: step.program.flops, gflops: ms > 0 ? step.program.flops / ms / 1e6 : 0 };
+      const { name, variant } = step.program;
+      return { label: step.label, kernel: variant ? `${name}[${variant}]` : name, ms, flops: step.program.flops, gflops: ms > 0 ? step.program.flops / ms / 1e6 : 0 };
     });
   } finally {
     querySet.destroy();

@@ -14,6 +14,10 @@ export interface Program {
   readonly workgroups: [number, number, number];
   /** Multiply-adds ×2, for GFLOP/s figures. */
   readonly flops: number;
+  /** For kernels with interchangeable variants (Step.candidates): which one this is. */
+  readonly variant?: string;
+  /** For such kernels: the shape the autotune measures and caches its pick by. */
+  readonly tuneKey?: string;
 }
 
 export const WORKGROUP_SIZE = 64;

@@ -1,3 +1,4 @@
+import { autotune, type KernelChoices } from './autotune';
 import { createBuffer, destroyBuffer, storageBuffer, uniformBuffer } from './buffers';
 import type { Gpu } from './device';
 import { GpuError } from './errors';
@@ -13,6 +14,8 @@ export interface Step {
   output: string;
   /** A tensor this step reads for the last time and overwrites: the output takes its buffer. */
   inPlace?: string;
+  /** Programs interchangeable with `program` (it among them): the autotune runs the fastest. */
+  candidates?: Program[];
 }
 
 export interface GraphSpec {
@@ -25,14 +28,18 @@ export interface GraphSpec {
 
 /**
  * A graph made ready to run: activation buffers placed by the memory planner, uniforms written,
- * pipelines compiled and bind groups built, all once. An inference is then one command encoder
- * holding one compute pass with every dispatch, plus a copy of the requested outputs.
+ * kernel variants picked by the autotune, pipelines compiled and bind groups built, all once. An
+ * inference is then one command encoder holding one compute pass with every dispatch, plus a
+ * copy of the requested outputs.
  */
 export class Schedule {
   private constructor(
     private readonly gpu: Gpu,
+    /** The graph as run: each step's `program` is the autotune's pick. */
     readonly spec: GraphSpec,
     readonly memory: MemoryPlan,
+    /** What the autotune decided for the steps that had candidates. */
+    readonly kernels: KernelChoices,
     private readonly slots: GPUBuffer[],
     private readonly uniforms: GPUBuffer[],
     private readonly pipelines: GPUComputePipeline[],
@@ -51,23 +58,41 @@ export class Schedule {
     try {
       for (const [i, bytes] of memory.slotBytes.entries()) slots.push(storageBuffer(gpu, bytes, `activations ${i}`));
       const bufferOf = (t: string | GPUBuffer): GPUBuffer => (typeof t === 'string' ? slots[memory.slotOf.get(t)!] : t);
-      for (const s of spec.steps) uniforms.push(uniformBuffer(gpu, s.program.uniforms, `${s.label} params`));
-      const pipelines = await Promise.all(spec.steps.map((s) => getPipeline(gpu, s.program)));
-      // The scope opens after the await: scopes are per device, and another model's calls may interleave with an await.
-      gpu.device.pushErrorScope('validation');
-      const bindGroups = spec.steps.map((step, i) =>
+      const bind = (step: Step, params: GPUBuffer, pipeline: GPUComputePipeline): GPUBindGroup =>
         gpu.device.createBindGroup({
           label: step.label,
-          layout: pipelines[i].getBindGroupLayout(0),
-          entries: [uniforms[i], ...step.inputs.map(bufferOf), bufferOf(step.output)].map((buffer, binding) => ({
-            binding,
-            resource: { buffer },
+          layout: pipeline.getBindGroupLayout(0),
+          entries: [params, ...step.inputs.map(bufferOf), bufferOf(step.output)].map((buffer, binding) => ({ binding, resource: { buffer } })),
+        });
+      // The autotune runs each candidate on its step's buffers, with the candidate's own uniforms.
+      const tuned = spec.steps.filter((step) => step.candidates);
+      const trial: GPUBuffer[] = [];
+      let picked;
+      try {
+        picked = await autotune(
+          gpu,
+          tuned.map((step) => ({
+            label: step.label,
+            candidates: step.candidates!,
+            bind: (program, pipeline) => {
+              const params = uniformBuffer(gpu, program.uniforms, `${step.label} trial params`);
+              trial.push(params);
+              return bind(step, params, pipeline);
+            },
           })),
-        }),
-      );
+        );
+      } finally {
+        for (const b of trial) destroyBuffer(gpu, b);
+      }
+      const steps = spec.steps.map((step) => (step.candidates ? { ...step, program: picked.programs[tuned.indexOf(step)] } : step));
+      for (const s of steps) uniforms.push(uniformBuffer(gpu, s.program.uniforms, `${s.label} params`));
+      const pipelines = await Promise.all(steps.map((s) => getPipeline(gpu, s.program)));
+      // The scope opens after the await: scopes are per device, and another model's calls may interleave with an await.
+      gpu.device.pushErrorScope('validation');
+      const bindGroups = pipelines.map((pipeline, i) => bind(steps[i], uniforms[i], pipeline));
       const error = await gpu.device.popErrorScope();
       if (error) throw new GpuError(`building the inference schedule failed: ${error.message}`);
-      return new Schedule(gpu, spec, memory, slots, uniforms, pipelines, bindGroups);
+      return new Schedule(gpu, { ...spec, steps }, memory, picked.choices, slots, uniforms, pipelines, bindGroups);
     } catch (e) {
       for (const b of [...slots, ...uniforms]) destroyBuffer(gpu, b);
       throw e;

@@ -1,0 +1,212 @@
+import { createBuffer, destroyBuffer } from './buffers';
+import type { Gpu } from './device';
+import { getPipeline } from './pipelines';
+import { canProfile } from './profiler';
+import type { Program } from './program';
+
+/**
+ * Where the autotune keeps its picks (a variant name by key; keys name the adapter, the kernels'
+ * source and the layer shape). Browsers default to localStorage, so a page's later visits skip
+ * the measuring; elsewhere the picks last for the process.
+ */
+export interface TuneCache {
+  get(key: string): string | null | undefined;
+  set(key: string, variant: string): void;
+}
+
+/**
+ * One tuned step: the variant it runs, and why: measured now (`ms`: each candidate's estimated
+ * time per whole dispatch), read from the cache, or the only candidate left after pruning.
+ */
+export interface Tuning {
+  label: string;
+  shape: string;
+  variant: string;
+  from: 'measured' | 'cache' | 'pruned';
+  ms: Record<string, number>;
+}
+
+/** What the autotune decided for a schedule, and the time it took (compiling and measuring; ~0 when every pick was cached). */
+export interface KernelChoices {
+  tuneMs: number;
+  layers: Tuning[];
+}
+
+/** A step with interchangeable programs, and how to bind each one's pipeline to the step's buffers. */
+export interface Tunable {
+  label: string;
+  candidates: Program[];
+  bind(program: Program, pipeline: GPUComputePipeline): GPUBindGroup;
+}
+
+// Slow (CPU) adapters are timed on a slice of a layer of about this many FLOPs, not the whole layer.
+const SAMPLE_FLOPS = 1e7;
+// A slice faster than this (over 40 GFLOP/s) means a fast adapter: whole dispatches are timed,
+// repeated until one submit takes MIN_MS, so the wall clock resolves them.
+const FAST_MS = 0.25;
+const MIN_MS = 3;
+const MAX_REPEATS = 1024;
+// A candidate more than PRUNE times slower than the best on each of the first PRUNE_AFTER shapes
+// measured (and every one since) is not measured again for this model: on a CPU adapter the
+// barrier-using kernels are, and timing them on every shape would cost seconds. Once one
+// candidate is left, it runs without being measured.
+const PRUNE = 1.5;
+const PRUNE_AFTER = 2;
+
+const memoryCache = new Map<string, string>();
+
+export function defaultTuneCache(): TuneCache {
+  if ('document' in globalThis && globalThis.localStorage) {
+    return {
+      get: (key) => localStorage.getItem(key),
+      set: (key, variant) => {
+        try {
+          localStorage.setItem(key, variant);
+        } catch {
+          // Storage full or denied: the pick still applies to this model.
+        }
+      },
+    };
+  }
+  return { get: (key) => memoryCache.get(key), set: (key, variant) => void memoryCache.set(key, variant) };
+}
+
+/**
+ * Pick each tunable step's fastest candidate on this adapter, by measurement: per distinct shape
+ * (`Program.tuneKey`), each candidate runs on the step's own buffers (whatever they hold) and the
+ * one with the least wall time per whole dispatch wins. Picks are cached per adapter in
+ * `gpu.tuneCache`. Returns the chosen program per step, and what was decided.
+ */
+export async function autotune(gpu: Gpu, steps: Tunable[]): Promise<{ programs: Program[]; choices: KernelChoices }> {
+  const start = performance.now();
+  const picks = new Map<string, { variant: string; from: Tuning['from']; ms: Record<string, number> }>();
+  // Per candidate, on how many shapes in a row it has lost by more than PRUNE; past PRUNE_AFTER it is out.
+  const losses = new Map<string, number>();
+  const pruned = (variant: string): boolean => (losses.get(variant) ?? 0) >= PRUNE_AFTER;
+  // Compile what may be measured in parallel, before timing anything.
+  const uncached = steps.filter((s) => s.candidates.length > 1 && !gpu.tuneCache.get(cacheKey(gpu, s.candidates)));
+  await Promise.all(uncached.flatMap((s) => s.candidates).map((program) => getPipeline(gpu, program)));
+  const programs: Program[] = [];
+  const tunings: Tuning[] = [];
+  const { clock, destroy } = createClock(gpu);
+  try {
+    for (const step of steps) {
+      if (step.candidates.length === 1) {
+        programs.push(step.candidates[0]);
+        continue;
+      }
+      const key = cacheKey(gpu, step.candidates);
+      let pick = picks.get(key);
+      const cached = gpu.tuneCache.get(key);
+      if (!pick && cached && step.candidates.some((c) => variantOf(c) === cached)) pick = { variant: cached, from: 'cache', ms: {} };
+      const left = step.candidates.filter((c) => !pruned(variantOf(c)));
+      if (!pick && left.length === 1) pick = { variant: variantOf(left[0]), from: 'pruned', ms: {} };
+      if (!pick) {
+        const ms: Record<string, number> = {};
+        for (const program of left) {
+          const pipeline = await getPipeline(gpu, program);
+          ms[variantOf(program)] = await timeProgram(clock, program, pipeline, step.bind(program, pipeline));
+        }
+        const best = Math.min(...Object.values(ms));
+        for (const [variant, t] of Object.entries(ms)) losses.set(variant, t > PRUNE * best ? (losses.get(variant) ?? 0) + 1 : 0);
+        const variant = Object.keys(ms).find((v) => ms[v] === best)!;
+        pick = { variant, from: 'measured', ms };
+      }
+      if (pick.from !== 'cache') gpu.tuneCache.set(key, pick.variant);
+      picks.set(key, pick);
+      programs.push(step.candidates.find((c) => variantOf(c) === pick.variant)!);
+      tunings.push({ label: step.label, shape: shapeOf(step.candidates[0]), ...pick });
+    }
+  } finally {
+    destroy();
+  }
+  return { programs, choices: { tuneMs: performance.now() - start, layers: tunings } };
+}
+
+const variantOf = (program: Program): string => program.variant ?? program.name;
+const shapeOf = (program: Program): string => program.tuneKey ?? program.name;
+
+/** Adapter, candidates (with a hash of their source, so edited kernels are measured afresh) and shape. */
+function cacheKey(gpu: Gpu, candidates: Program[]): string {
+  const { vendor, architecture, description } = gpu.adapter;
+  const source = candidates.map((c) => `${c.shader}${JSON.stringify(c.constants)}`).join('');
+  return `resnet-webgpu autotune|${vendor}/${architecture}/${description}|${candidates.map(variantOf).join(',')}#${fnv1a(source)}|${shapeOf(candidates[0])}`;
+}
+
+function fnv1a(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(16);
+}
+
+/** Estimated ms of one whole dispatch of `program`. */
+async function timeProgram(clock: Clock, program: Program, pipeline: GPUComputePipeline, bindGroup: GPUBindGroup): Promise<number> {
+  const whole = program.workgroups;
+  const total = whole[0] * whole[1] * whole[2];
+  const sample = Math.min(total, 65535, Math.max(1, Math.ceil((SAMPLE_FLOPS * total) / program.flops)));
+  let groups: [number, number, number] = [sample, 1, 1];
+  let repeats = 1;
+  let ms = await clock(pipeline, bindGroup, groups, repeats);
+  if (ms < FAST_MS) {
+    groups = whole;
+    for (ms = await clock(pipeline, bindGroup, groups, repeats); ms < MIN_MS && repeats < MAX_REPEATS; ) {
+      repeats *= 4;
+      ms = await clock(pipeline, bindGroup, groups, repeats);
+    }
+  }
+  ms = Math.min(ms, await clock(pipeline, bindGroup, groups, repeats));
+  return (ms / repeats) * (total / (groups[0] * groups[1] * groups[2]));
+}
+
+/** Runs `repeats` dispatches in one compute pass and says how many ms they took. */
+type Clock = (pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, groups: [number, number, number], repeats: number) => Promise<number>;
+
+/**
+ * A clock from timestamp queries where the device has them: GPU time of the pass alone, without
+ * the submit and read-back latency a wall clock adds (milliseconds in a browser, where it would
+ * swamp a sliced dispatch). Else the wall clock from submit to onSubmittedWorkDone.
+ */
+function createClock(gpu: Gpu): { clock: Clock; destroy(): void } {
+  const { device } = gpu;
+  const passes = (pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, groups: [number, number, number], repeats: number, timestampWrites?: GPUComputePassTimestampWrites): GPUCommandEncoder => {
+    const encoder = device.createCommandEncoder({ label: 'autotune' });
+    const pass = encoder.beginComputePass({ timestampWrites });
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    for (let i = 0; i < repeats; i++) pass.dispatchWorkgroups(...groups);
+    pass.end();
+    return encoder;
+  };
+  if (!canProfile(gpu)) {
+    return {
+      clock: async (...args) => {
+        const encoder = passes(...args);
+        const start = performance.now();
+        device.queue.submit([encoder.finish()]);
+        await device.queue.onSubmittedWorkDone();
+        return performance.now() - start;
+      },
+      destroy: () => {},
+    };
+  }
+  const querySet = device.createQuerySet({ type: 'timestamp', count: 2 });
+  const resolve = createBuffer(gpu, 16, GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC, 'autotune timestamps');
+  const readback = createBuffer(gpu, 16, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'autotune timestamps readback');
+  return {
+    clock: async (...args) => {
+      const encoder = passes(...args, { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 });
+      encoder.resolveQuerySet(querySet, 0, 2, resolve, 0);
+      encoder.copyBufferToBuffer(resolve, 0, readback, 0, 16);
+      device.queue.submit([encoder.finish()]);
+      await readback.mapAsync(GPUMapMode.READ);
+      const [begin, end] = new BigInt64Array(readback.getMappedRange());
+      readback.unmap();
+      return Number(end - begin) / 1e6;
+    },
+    destroy: () => {
+      querySet.destroy();
+      destroyBuffer(gpu, resolve);
+      destroyBuffer(gpu, readback);
+    },
+  };
+}

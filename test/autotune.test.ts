@@ -1,0 +1,89 @@
+// The autotune: every conv gets a variant picked by measurement on this adapter, cached per
+// adapter and shape, and every variant computes the same network.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, test } from 'vitest';
+import { CONV_VARIANTS, createNodeGpu, fileTuneCache, InputError, ResNetModel, type TuneCache } from '../src/node';
+import { randomInput, smallModel } from './small-model';
+
+const memoryCache = (): TuneCache & { entries: Map<string, string> } => {
+  const entries = new Map<string, string>();
+  return { entries, get: (k) => entries.get(k), set: (k, v) => void entries.set(k, v) };
+};
+
+const SHAPE = [2, 3, 40, 40];
+const input = randomInput(SHAPE, 7);
+
+test('each conv shape is measured once, runs its fastest candidate, and a second model reads the picks from the cache', async () => {
+  const cache = memoryCache();
+  const gpu = await createNodeGpu({ tuneCache: cache });
+  const first = await ResNetModel.load(gpu, smallModel());
+  const logits = await first.run(input, SHAPE);
+  const { layers, tuneMs } = first.kernelChoices();
+  // In run order, where a block's shortcut runs just before its sum: compare as sets.
+  expect(layers.map((t) => t.label).sort()).toEqual(first.ops.flatMap((op) => (op.op === 'conv' ? [op.name] : [])).sort());
+  expect(tuneMs).toBeGreaterThan(0);
+  // The first shape is measured with every candidate; later ones may be pruned.
+  expect(layers[0].from).toBe('measured');
+  expect(Object.keys(layers[0].ms).sort()).toEqual([...CONV_VARIANTS].sort());
+  for (const t of layers) {
+    expect(CONV_VARIANTS).toContain(t.variant);
+    if (t.from !== 'measured') continue;
+    const times = Object.values(t.ms);
+    expect(times.every((ms) => Number.isFinite(ms) && ms > 0), JSON.stringify(t.ms)).toBe(true);
+    expect(t.ms[t.variant]).toBe(Math.min(...times));
+  }
+  // Layers of one shape share one decision.
+  const byShape = new Map<string, Set<string>>();
+  for (const t of layers) byShape.set(t.shape, (byShape.get(t.shape) ?? new Set()).add(t.variant));
+  expect([...byShape.values()].every((variants) => variants.size === 1)).toBe(true);
+  expect(cache.entries.size).toBe(new Set(layers.map((t) => t.shape)).size);
+
+  const second = await ResNetModel.load(gpu, smallModel());
+  expect(await second.run(input, SHAPE)).toEqual(logits);
+  const again = second.kernelChoices().layers;
+  expect(again.map((t) => [t.label, t.variant])).toEqual(layers.map((t) => [t.label, t.variant]));
+  expect(again.every((t) => t.from === 'cache')).toBe(true);
+  await Promise.all([first.dispose(), second.dispose()]);
+});
+
+test('a cached pick that is not among the candidates is measured afresh', async () => {
+  const cache = memoryCache();
+  const gpu = await createNodeGpu({ tuneCache: cache });
+  const model = await ResNetModel.load(gpu, smallModel());
+  await model.run(input, SHAPE);
+  for (const key of cache.entries.keys()) cache.entries.set(key, 'no-such-kernel');
+  const other = await ResNetModel.load(gpu, smallModel());
+  await other.run(input, SHAPE);
+  expect(other.kernelChoices().layers[0].from).toBe('measured');
+  expect([...cache.entries.values()].every((v) => (CONV_VARIANTS as readonly string[]).includes(v))).toBe(true);
+  await Promise.all([model.dispose(), other.dispose()]);
+});
+
+test('one variant runs without measuring; options.kernels must name known variants', async () => {
+  const gpu = await createNodeGpu({ tuneCache: memoryCache() });
+  const model = await ResNetModel.load(gpu, smallModel(), 'small', { kernels: ['tiled32'] });
+  await model.run(input, SHAPE);
+  expect(model.kernelChoices().layers).toEqual([]);
+  await model.dispose();
+  const empty = ResNetModel.load(gpu, smallModel(), 'small', { kernels: [] });
+  await expect(empty).rejects.toThrow(InputError);
+  await expect(empty).rejects.toThrow(/options\.kernels must be a non-empty list of register, tiled64, tiled32; got \[\]/);
+  await expect(ResNetModel.load(gpu, smallModel(), 'small', { kernels: ['fast' as never] })).rejects.toThrow(/got \["fast"\]/);
+});
+
+const dir = mkdtempSync(join(tmpdir(), 'tune-cache-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+test('the Node file cache keeps picks across instances, and treats a damaged file as empty', () => {
+  const path = join(dir, 'sub', 'autotune.json');
+  fileTuneCache(path).set('a', 'register');
+  fileTuneCache(path).set('b', 'tiled64');
+  expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual({ a: 'register', b: 'tiled64' });
+  expect(fileTuneCache(path).get('b')).toBe('tiled64');
+  writeFileSync(path, '{"a": 3, "b"');
+  expect(fileTuneCache(path).get('a')).toBeUndefined();
+  writeFileSync(path, '{"a": 3}');
+  expect(fileTuneCache(path).get('a')).toBeUndefined();
+});
