@@ -9,7 +9,7 @@ import { chromium } from '@playwright/test';
 import { createServer } from 'vite';
 import playwrightConfig from '../playwright.config';
 import { argmaxRows, compare, ROOT, torchReference } from '../test/fixtures';
-import type { MemoryReport, StepTiming } from '../src/index';
+import type { KernelChoices, MemoryReport, StepTiming, Tuning } from '../src/index';
 import { ENGINES, type EngineName, type PageRequest, type PageResult } from './engine';
 
 export interface BenchOptions {
@@ -58,6 +58,8 @@ export interface BenchReport {
   /** Engines that threw or timed out, with the message. */
   failures: Partial<Record<EngineName, string>>;
   profile?: StepTiming[];
+  /** Ours: what the autotune picked for each conv, measured during the first result (a fresh browser has no cached picks). */
+  kernels?: KernelChoices;
 }
 
 const PYTHON = '/usr/bin/python3'; // Debian's, with torch and onnx
@@ -187,7 +189,7 @@ function summarise(options: BenchOptions, results: Partial<Record<EngineName, Pa
     }
   }
   const adapter = Object.values(results)[0]?.adapter ?? 'n/a';
-  return { options, adapter, browser, threads, torchTop1, engines, failures, profile: results.ours?.profile };
+  return { options, adapter, browser, threads, torchTop1, engines, failures, profile: results.ours?.profile, kernels: results.ours?.kernels };
 }
 
 const ms = (x: number): string => (x >= 10_000 ? `${(x / 1000).toFixed(1)} s` : `${x.toFixed(x < 100 ? 1 : 0)} ms`);
@@ -225,8 +227,26 @@ export function formatReport(report: BenchReport): string {
     // prettier-ignore
     lines.push('', `ours, memory: peak ${mib(peak)} = weights ${mib(parts.weightBytes)} + activation buffers ${mib(parts.activationBytes)} (${parts.activationBuffers} buffers; one per tensor would be ${mib(parts.unplannedActivationBytes)}) + uniforms and read-back ${mib(peak - parts.weightBytes - parts.activationBytes)}. Bound, weights + the two largest simultaneously live activations (${mib(parts.largestLivePairBytes)}): ${mib(bound)}, ${peak <= bound ? 'met' : `exceeded by ${mib(peak - bound)}`}.`);
   }
+  if (report.kernels) lines.push('', ...formatKernels(report.kernels));
   if (report.profile) lines.push('', ...formatProfile(report.profile));
   return lines.join('\n');
+}
+
+/** Which conv variant the autotune picked, in how many layers, and the shapes it measured with each candidate's time. */
+function formatKernels({ tuneMs, layers }: KernelChoices): string[] {
+  const count = (pick: (t: Tuning) => string): string => {
+    const counts = new Map<string, number>();
+    for (const t of layers) counts.set(pick(t), (counts.get(pick(t)) ?? 0) + 1);
+    return [...counts].map(([k, n]) => `${k} ×${n}`).join(', ');
+  };
+  const measured = layers.filter((t) => t.from === 'measured');
+  const variants = [...new Set(measured.flatMap((t) => Object.keys(t.ms)))];
+  return [
+    `ours, autotune (${ms(tuneMs)} of the first result, compiling included): ${count((t) => t.variant)} of ${layers.length} convs; picks ${count((t) => t.from)}.`,
+    ...(measured.length
+      ? ['', `| layer | shape | picked | ${variants.map((v) => `${v} ms`).join(' | ')} |`, `| --- | --- | --- | ${variants.map(() => '---:').join(' | ')} |`, ...measured.map((t) => `| ${t.label} | ${t.shape} | ${t.variant} | ${variants.map((v) => t.ms[v]?.toFixed(3) ?? '–').join(' | ')} |`)]
+      : []),
+  ];
 }
 
 function formatProfile(steps: StepTiming[]): string[] {

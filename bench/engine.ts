@@ -1,5 +1,5 @@
 // What the bench page needs from each engine (bench/engines/*.ts), and what it sends back to Node.
-import type { MemoryReport, StepTiming } from '../src/index';
+import type { KernelChoices, MemoryReport, StepTiming } from '../src/index';
 
 export const ENGINES = ['ours', 'ort-webgpu', 'tfjs-webgpu', 'ort-wasm'] as const;
 export type EngineName = (typeof ENGINES)[number];
@@ -31,6 +31,8 @@ export interface Engine {
   memory?(): Memory;
   /** Per-step GPU times (ours only). */
   profile?(): Promise<StepTiming[]>;
+  /** The autotune's kernel picks and its time, part of the first result (ours only). */
+  kernels?(): KernelChoices;
   dispose(): void;
 }
 
@@ -62,4 +64,5 @@ export interface PageResult {
   /** performance.measureUserAgentSpecificMemory() after the runs (JS heaps, wasm memories), if available. */
   pageMemoryBytes?: number;
   profile?: StepTiming[];
+  kernels?: KernelChoices;
 }

@@ -72,6 +72,7 @@ window.runBench = async ({ engine, model, input: inputUrl, warmup, runs, threads
       ? // Wasm memory only grows, so after the runs it holds the peak.
         { bytes: pageMemoryBytes ?? NaN, measure: 'page memory (JS heaps + wasm), measureUserAgentSpecificMemory after the runs' }
       : { bytes: gpuPeak, measure: 'GPU buffers, createBuffer/destroy hook high-water mark' });
+  const kernels = instance.kernels?.();
   instance.dispose();
   return {
     description: instance.description,
@@ -83,5 +84,6 @@ window.runBench = async ({ engine, model, input: inputUrl, warmup, runs, threads
     gpuBufferPeakBytes: gpuPeak,
     pageMemoryBytes,
     profile: steps,
+    kernels,
   };
 };

@@ -20,6 +20,7 @@ export const load: LoadEngine = async ({ model: url, input, shape }) => {
     description: `resnet-webgpu on ${describeAdapter(gpu.adapter)}`,
     run: () => model.run(input, shape),
     memory: () => ({ bytes: peak, measure: 'GPU buffers, gpu.liveBytes high-water mark', breakdown: model.memory() }),
+    kernels: () => model.kernelChoices(),
     profile: async () => (canProfile(gpu) ? profileSchedule(gpu, await model.scheduleFor({ n, c, h, w })) : []),
     dispose: () => model.dispose(),
   };
