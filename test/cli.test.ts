@@ -90,12 +90,16 @@ test('info reports the architecture and the memory plan the model makes', async 
   });
   expect(memory.activationBytes).toBeLessThan(memory.unplannedActivationBytes);
   expect(memory.activationBytes).toBeGreaterThanOrEqual(memory.largestLivePairBytes);
+  // Every conv of ResNet-18 (20 with the downsamples) has a pick from the autotune.
+  expect(report.kernels.layers).toHaveLength(20);
+  for (const t of report.kernels.layers) expect(['register', 'tiled64', 'tiled32']).toContain(t.variant);
 
   const text = cli('info', '--model', ref.model);
   expect(text.status).toBe(0);
   expect(text.stdout).toMatch(/^architecture\s+resnet18 \(v1\.5, basic blocks \[2,2,2,2\]\)$/m);
   expect(text.stdout).toMatch(/^parameters\s+11,181,642$/m);
   expect(text.stdout).toMatch(/^memory plan\s+batch 1 at 224x224: activations [\d.]+ MiB in \d+ buffers \([\d.]+ MiB unplanned; the two largest live at once: [\d.]+ MiB\)$/m);
+  expect(text.stdout).toMatch(/^conv kernels\s+(\w+ ×\d+(, )?)+ on this adapter \(autotune: .+, [\d.]+ s\)$/m);
 });
 
 test('failures exit non-zero with one message naming the problem, and no stack trace', () => {

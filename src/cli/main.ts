@@ -85,6 +85,7 @@ async function info(options: ModelOptions & { batch: number; size: [number, numb
   const [h, w] = options.size;
   await model.scheduleFor({ n: options.batch, h, w, c: model.config.inputChannels });
   const memory = model.memory();
+  const kernels = model.kernelChoices();
   const { arch, variant, block, layers, numClasses, inputChannels } = model.config;
   const report = {
     model: options.model,
@@ -106,6 +107,7 @@ async function info(options: ModelOptions & { batch: number; size: [number, numb
       largestLivePairBytes: memory.largestLivePairBytes,
     },
     adapter: describeAdapter(model.gpu.adapter),
+    kernels,
   };
   model.dispose();
   if (options.json) {
@@ -124,8 +126,16 @@ async function info(options: ModelOptions & { batch: number; size: [number, numb
       'memory plan',
       `batch ${options.batch} at ${h}x${w}: activations ${mib(memory.activationBytes)} in ${memory.activationBuffers} buffers (${mib(memory.unplannedActivationBytes)} unplanned; the two largest live at once: ${mib(memory.largestLivePairBytes)})`,
     ],
+    ['conv kernels', `${tally(kernels.layers.map((t) => t.variant))} on this adapter (autotune: ${tally(kernels.layers.map((t) => t.from))}, ${(kernels.tuneMs / 1000).toFixed(2)} s)`],
   ];
   process.stdout.write(rows.map(([k, v]) => `${k.padEnd(15)}${v}\n`).join(''));
+}
+
+/** `a ×2, b ×1` in order of first appearance. */
+function tally(values: string[]): string {
+  const counts = new Map<string, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  return [...counts].map(([v, n]) => `${v} ×${n}`).join(', ') || 'none';
 }
 
 async function convert(input: string, options: Omit<ModelOptions, 'model'> & { out: string; dtype: 'f32' | 'f16'; labels?: string; preprocess?: string; shardBytes: number }): Promise<void> {
