@@ -24,9 +24,9 @@ test('each conv shape is measured once, runs its fastest candidate, and a second
   // In run order, where a block's shortcut runs just before its sum: compare as sets.
   expect(layers.map((t) => t.label).sort()).toEqual(first.ops.flatMap((op) => (op.op === 'conv' ? [op.name] : [])).sort());
   expect(tuneMs).toBeGreaterThan(0);
-  // The first shape is measured with every candidate; later ones may be pruned.
-  expect(layers[0].from).toBe('measured');
-  expect(Object.keys(layers[0].ms).sort()).toEqual([...CONV_VARIANTS].sort());
+  // The first shapes measured are measured with every candidate; later ones may be pruned.
+  const full = layers.filter((t) => t.from === 'measured' && Object.keys(t.ms).length === CONV_VARIANTS.length);
+  expect(full.length).toBeGreaterThanOrEqual(2);
   for (const t of layers) {
     expect(CONV_VARIANTS).toContain(t.variant);
     if (t.from !== 'measured') continue;
@@ -56,7 +56,7 @@ test('a cached pick that is not among the candidates is measured afresh', async 
   for (const key of cache.entries.keys()) cache.entries.set(key, 'no-such-kernel');
   const other = await ResNetModel.load(gpu, smallModel());
   await other.run(input, SHAPE);
-  expect(other.kernelChoices().layers[0].from).toBe('measured');
+  expect(other.kernelChoices().layers.some((t) => t.from === 'measured')).toBe(true);
   expect([...cache.entries.values()].every((v) => (CONV_VARIANTS as readonly string[]).includes(v))).toBe(true);
   await Promise.all([model.dispose(), other.dispose()]);
 });

@@ -86,15 +86,13 @@ export async function autotune(gpu: Gpu, steps: Tunable[]): Promise<{ programs: 
   // Compile what may be measured in parallel, before timing anything.
   const uncached = steps.filter((s) => s.candidates.length > 1 && !gpu.tuneCache.get(cacheKey(gpu, s.candidates)));
   await Promise.all(uncached.flatMap((s) => s.candidates).map((program) => getPipeline(gpu, program)));
-  const programs: Program[] = [];
-  const tunings: Tuning[] = [];
+  const programs: Program[] = steps.map((s) => s.candidates[0]);
+  const tunings: (Tuning | undefined)[] = [];
   const { clock, destroy } = createClock(gpu);
   try {
-    for (const step of steps) {
-      if (step.candidates.length === 1) {
-        programs.push(step.candidates[0]);
-        continue;
-      }
+    for (const i of extremesFirst(steps)) {
+      const step = steps[i];
+      if (step.candidates.length === 1) continue;
       const key = cacheKey(gpu, step.candidates);
       let pick = picks.get(key);
       const cached = gpu.tuneCache.get(key);
@@ -114,13 +112,29 @@ export async function autotune(gpu: Gpu, steps: Tunable[]): Promise<{ programs: 
       }
       if (pick.from !== 'cache') gpu.tuneCache.set(key, pick.variant);
       picks.set(key, pick);
-      programs.push(step.candidates.find((c) => variantOf(c) === pick.variant)!);
-      tunings.push({ label: step.label, shape: shapeOf(step.candidates[0]), ...pick });
+      programs[i] = step.candidates.find((c) => variantOf(c) === pick.variant)!;
+      tunings[i] = { label: step.label, shape: shapeOf(step.candidates[0]), ...pick };
     }
   } finally {
     destroy();
   }
-  return { programs, choices: { tuneMs: performance.now() - start, layers: tunings } };
+  return { programs, choices: { tuneMs: performance.now() - start, layers: tunings.filter((t) => t !== undefined) } };
+}
+
+/**
+ * Step indices, the largest dispatch first, then the smallest, then the next largest, and so on:
+ * a candidate made for small late-stage layers (tiled32) meets one before two losses on large
+ * early layers could prune it.
+ */
+function extremesFirst(steps: Tunable[]): number[] {
+  const size = (i: number): number => steps[i].candidates[0].workgroups.reduce((a, b) => a * b, 1);
+  const bySize = steps.map((_, i) => i).sort((a, b) => size(a) - size(b));
+  const order: number[] = [];
+  while (bySize.length) {
+    order.push(bySize.pop()!);
+    if (bySize.length) order.push(bySize.shift()!);
+  }
+  return order;
 }
 
 const variantOf = (program: Program): string => program.variant ?? program.name;
