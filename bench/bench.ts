@@ -239,12 +239,15 @@ function formatKernels({ tuneMs, layers }: KernelChoices): string[] {
     for (const t of layers) counts.set(pick(t), (counts.get(pick(t)) ?? 0) + 1);
     return [...counts].map(([k, n]) => `${k} ×${n}`).join(', ');
   };
-  const measured = layers.filter((t) => t.from === 'measured');
+  // One row per shape measured (layers of one shape share the measurement).
+  const byShape = new Map<string, Tuning>();
+  for (const t of layers) if (t.from === 'measured' && !byShape.has(t.shape)) byShape.set(t.shape, t);
+  const measured = [...byShape.values()];
   const variants = [...new Set(measured.flatMap((t) => Object.keys(t.ms)))];
   return [
     `ours, autotune (${ms(tuneMs)} of the first result, compiling included): ${count((t) => t.variant)} of ${layers.length} convs; picks ${count((t) => t.from)}.`,
     ...(measured.length
-      ? ['', `| layer | shape | picked | ${variants.map((v) => `${v} ms`).join(' | ')} |`, `| --- | --- | --- | ${variants.map(() => '---:').join(' | ')} |`, ...measured.map((t) => `| ${t.label} | ${t.shape} | ${t.variant} | ${variants.map((v) => t.ms[v]?.toFixed(3) ?? '–').join(' | ')} |`)]
+      ? ['', `| first layer | shape | picked | ${variants.map((v) => `${v} ms`).join(' | ')} |`, `| --- | --- | --- | ${variants.map(() => '---:').join(' | ')} |`, ...measured.map((t) => `| ${t.label} | ${t.shape} | ${t.variant} | ${variants.map((v) => t.ms[v]?.toFixed(3) ?? '–').join(' | ')} |`)]
       : []),
   ];
 }

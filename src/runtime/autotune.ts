@@ -39,8 +39,11 @@ export interface Tunable {
   bind(program: Program, pipeline: GPUComputePipeline): GPUBindGroup;
 }
 
-// Slow (CPU) adapters are timed on a slice of a layer of about this many FLOPs, not the whole layer.
+// Slow (CPU) adapters are timed on a slice of a layer of about this many FLOPs, not the whole
+// layer, and of at least MIN_SAMPLE_GROUPS workgroups, so that the slice keeps every core busy as
+// the whole layer does (else variants with fewer, larger workgroups would look faster).
 const SAMPLE_FLOPS = 1e7;
+const MIN_SAMPLE_GROUPS = 16;
 // A slice faster than this (over 40 GFLOP/s) means a fast adapter: whole dispatches are timed,
 // repeated until one submit takes MIN_MS, so the wall clock resolves them.
 const FAST_MS = 0.25;
@@ -157,7 +160,7 @@ function fnv1a(text: string): string {
 async function timeProgram(clock: Clock, program: Program, pipeline: GPUComputePipeline, bindGroup: GPUBindGroup): Promise<number> {
   const whole = program.workgroups;
   const total = whole[0] * whole[1] * whole[2];
-  const sample = Math.min(total, 65535, Math.max(1, Math.ceil((SAMPLE_FLOPS * total) / program.flops)));
+  const sample = Math.min(total, 65535, Math.max(MIN_SAMPLE_GROUPS, Math.ceil((SAMPLE_FLOPS * total) / program.flops)));
   let groups: [number, number, number] = [sample, 1, 1];
   let repeats = 1;
   let ms = await clock(pipeline, bindGroup, groups, repeats);
