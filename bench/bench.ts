@@ -9,7 +9,7 @@ import { chromium } from '@playwright/test';
 import { createServer } from 'vite';
 import playwrightConfig from '../playwright.config';
 import { argmaxRows, compare, ROOT, torchReference } from '../test/fixtures';
-import type { KernelChoices, MemoryReport, StepTiming, Tuning } from '../src/index';
+import { describeKernelChoices, type KernelChoices, type MemoryReport, type StepTiming, type Tuning } from '../src/index';
 import { ENGINES, type EngineName, type PageRequest, type PageResult } from './engine';
 
 export interface BenchOptions {
@@ -233,19 +233,15 @@ export function formatReport(report: BenchReport): string {
 }
 
 /** Which conv variant the autotune picked, in how many layers, and the shapes it measured with each candidate's time. */
-function formatKernels({ tuneMs, layers }: KernelChoices): string[] {
-  const count = (pick: (t: Tuning) => string): string => {
-    const counts = new Map<string, number>();
-    for (const t of layers) counts.set(pick(t), (counts.get(pick(t)) ?? 0) + 1);
-    return [...counts].map(([k, n]) => `${k} ×${n}`).join(', ');
-  };
+function formatKernels(choices: KernelChoices): string[] {
+  const { layers } = choices;
   // One row per shape measured (layers of one shape share the measurement).
   const byShape = new Map<string, Tuning>();
   for (const t of layers) if (t.from === 'measured' && !byShape.has(t.shape)) byShape.set(t.shape, t);
   const measured = [...byShape.values()];
   const variants = [...new Set(measured.flatMap((t) => Object.keys(t.ms)))];
   return [
-    `ours, autotune (${ms(tuneMs)} of the first result, compiling included): ${count((t) => t.variant)} of ${layers.length} convs; picks ${count((t) => t.from)}.`,
+    `ours, autotune (its time, compiling included, is part of the first result): ${describeKernelChoices(choices)}.`,
     ...(measured.length
       ? ['', `| first layer | shape | picked | ${variants.map((v) => `${v} ms`).join(' | ')} |`, `| --- | --- | --- | ${variants.map(() => '---:').join(' | ')} |`, ...measured.map((t) => `| ${t.label} | ${t.shape} | ${t.variant} | ${variants.map((v) => t.ms[v]?.toFixed(3) ?? '–').join(' | ')} |`)]
       : []),

@@ -3,7 +3,7 @@ export { createGpu, describeAdapter, type Gpu, type AdapterSummary, type GpuOpti
 export { ResnetWebGpuError, WebGpuUnavailableError, WeightsError, InputError, GpuError, DeviceLostError, GpuLimitError, DisposedError } from './runtime/errors';
 export { ResNetModel, type RunOptions, type MemoryReport, type ModelOptions } from './model/model';
 export { CONV_VARIANTS, type ConvVariant } from './kernels/conv2d';
-export { type TuneCache, type Tuning, type KernelChoices } from './runtime/autotune';
+export { describeKernelChoices, type TuneCache, type Tuning, type KernelChoices } from './runtime/autotune';
 export { IMAGENET_PREPROCESS, type RgbaImage } from './model/images';
 export type { PreprocessConfig } from './kernels/preprocess';
 export { profileSchedule, canProfile, type StepTiming } from './runtime/profiler';

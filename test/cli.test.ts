@@ -99,7 +99,7 @@ test('info reports the architecture and the memory plan the model makes', async 
   expect(text.stdout).toMatch(/^architecture\s+resnet18 \(v1\.5, basic blocks \[2,2,2,2\]\)$/m);
   expect(text.stdout).toMatch(/^parameters\s+11,181,642$/m);
   expect(text.stdout).toMatch(/^memory plan\s+batch 1 at 224x224: activations [\d.]+ MiB in \d+ buffers \([\d.]+ MiB unplanned; the two largest live at once: [\d.]+ MiB\)$/m);
-  expect(text.stdout).toMatch(/^conv kernels\s+(\w+ ×\d+(, )?)+ on this adapter \(autotune: .+, [\d.]+ s\)$/m);
+  expect(text.stdout).toMatch(/^conv kernels\s+(\w+ ×\d+(, )?)+ of 20 convs \((\w+ ×\d+(, )?)+; [\d.]+ s\)$/m);
 });
 
 test('failures exit non-zero with one message naming the problem, and no stack trace', () => {

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { access, constants, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { SUPPORTED_FORMATS } from '../model/load';
-import { ARCHITECTURES, createNodeGpu, describeAdapter, InputError, readWeightsFile, ResNetModel, ResnetWebGpuError, writeShards, type PreparedWeights, type WeightOptions } from '../node';
+import { ARCHITECTURES, createNodeGpu, describeAdapter, describeKernelChoices, InputError, readWeightsFile, ResNetModel, ResnetWebGpuError, writeShards, type PreparedWeights, type WeightOptions } from '../node';
 import { decodeImage } from './decode';
 import { DEBIAN_FASHION_MNIST, grayToRgba, readFashionMnistTest } from './fashion-mnist';
 import { classNames, DEFAULT_MODEL, readLabels, readPreprocess, REFERENCE_PREDICTIONS } from './models';
@@ -126,16 +126,9 @@ async function info(options: ModelOptions & { batch: number; size: [number, numb
       'memory plan',
       `batch ${options.batch} at ${h}x${w}: activations ${mib(memory.activationBytes)} in ${memory.activationBuffers} buffers (${mib(memory.unplannedActivationBytes)} unplanned; the two largest live at once: ${mib(memory.largestLivePairBytes)})`,
     ],
-    ['conv kernels', `${tally(kernels.layers.map((t) => t.variant))} on this adapter (autotune: ${tally(kernels.layers.map((t) => t.from))}, ${(kernels.tuneMs / 1000).toFixed(2)} s)`],
+    ['conv kernels', describeKernelChoices(kernels)],
   ];
   process.stdout.write(rows.map(([k, v]) => `${k.padEnd(15)}${v}\n`).join(''));
-}
-
-/** `a ×2, b ×1` in order of first appearance. */
-function tally(values: string[]): string {
-  const counts = new Map<string, number>();
-  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
-  return [...counts].map(([v, n]) => `${v} ×${n}`).join(', ') || 'none';
 }
 
 async function convert(input: string, options: Omit<ModelOptions, 'model'> & { out: string; dtype: 'f32' | 'f16'; labels?: string; preprocess?: string; shardBytes: number }): Promise<void> {

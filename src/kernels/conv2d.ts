@@ -41,7 +41,7 @@ export class Conv2dProgram implements Program {
   readonly shader: string;
   // ReLU and residual are uniform flags, not override constants: every conv of a variant shares
   // one pipeline, which matters where compiling a pipeline takes seconds (SwiftShader).
-  readonly constants: Record<string, number>;
+  readonly constants = {};
   readonly uniforms: ArrayBuffer;
   /** The layer shape, without the fused ReLU/residual: what the autotune measures per adapter. */
   readonly tuneKey: string;
@@ -56,7 +56,6 @@ export class Conv2dProgram implements Program {
   ) {
     this.name = variant === 'register' ? 'conv2d' : 'conv2d_tiled';
     this.shader = variant === 'register' ? registerShader : tiledShader;
-    this.constants = {};
     const [top, left, bottom, right] = attrs.pads;
     const outH = convOutputSize(input.h, attrs.kernelH, attrs.strideH, top, bottom, attrs.dilationH);
     const outW = convOutputSize(input.w, attrs.kernelW, attrs.strideW, left, right, attrs.dilationW);

@@ -32,6 +32,17 @@ export interface KernelChoices {
   layers: Tuning[];
 }
 
+/** `register ×50, tiled64 ×3 of 53 convs (measured ×5, pruned ×48; 1.96 s)`: what runs, and how it was chosen. */
+export function describeKernelChoices({ tuneMs, layers }: KernelChoices): string {
+  const tally = (values: string[]): string => {
+    const counts = new Map<string, number>();
+    for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+    return [...counts].map(([v, n]) => `${v} ×${n}`).join(', ');
+  };
+  if (!layers.length) return 'no choice to make';
+  return `${tally(layers.map((t) => t.variant))} of ${layers.length} convs (${tally(layers.map((t) => t.from))}; ${(tuneMs / 1000).toFixed(2)} s)`;
+}
+
 /** A step with interchangeable programs, and how to bind each one's pipeline to the step's buffers. */
 export interface Tunable {
   label: string;
@@ -45,14 +56,14 @@ export interface Tunable {
 const SAMPLE_FLOPS = 1e7;
 const MIN_SAMPLE_GROUPS = 16;
 // A slice faster than this (over 40 GFLOP/s) means a fast adapter: whole dispatches are timed,
-// repeated until one submit takes MIN_MS, so the wall clock resolves them.
+// repeated until one pass takes MIN_MS, so the clock (timestamps quantised to 0.1 ms in browsers,
+// or the wall clock) resolves them.
 const FAST_MS = 0.25;
 const MIN_MS = 3;
 const MAX_REPEATS = 1024;
-// A candidate more than PRUNE times slower than the best on each of the first PRUNE_AFTER shapes
-// measured (and every one since) is not measured again for this model: on a CPU adapter the
-// barrier-using kernels are, and timing them on every shape would cost seconds. Once one
-// candidate is left, it runs without being measured.
+// A candidate more than PRUNE times slower than the best on PRUNE_AFTER shapes in a row is not
+// measured again for this model: on a CPU adapter the barrier-using kernels are, and timing them
+// on every shape would cost seconds. Once one candidate is left, it runs without being measured.
 const PRUNE = 1.5;
 const PRUNE_AFTER = 2;
 
@@ -77,7 +88,7 @@ export function defaultTuneCache(): TuneCache {
 /**
  * Pick each tunable step's fastest candidate on this adapter, by measurement: per distinct shape
  * (`Program.tuneKey`), each candidate runs on the step's own buffers (whatever they hold) and the
- * one with the least wall time per whole dispatch wins. Picks are cached per adapter in
+ * one with the least time per whole dispatch wins (see createClock). Picks are cached per adapter in
  * `gpu.tuneCache`. Returns the chosen program per step, and what was decided.
  */
 export async function autotune(gpu: Gpu, steps: Tunable[]): Promise<{ programs: Program[]; choices: KernelChoices }> {
