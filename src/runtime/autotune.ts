@@ -117,7 +117,8 @@ export async function autotune(gpu: Gpu, steps: Tunable[]): Promise<{ programs: 
         const ms: Record<string, number> = {};
         for (const program of left) {
           const pipeline = await getPipeline(gpu, program);
-          ms[variantOf(program)] = await timeProgram(clock, program, pipeline, step.bind(program, pipeline));
+          const contender = PRUNE * Math.min(Infinity, ...Object.values(ms));
+          ms[variantOf(program)] = await timeProgram(clock, program, pipeline, step.bind(program, pipeline), contender);
         }
         const best = Math.min(...Object.values(ms));
         for (const [variant, t] of Object.entries(ms)) losses.set(variant, t > PRUNE * best ? (losses.get(variant) ?? 0) + 1 : 0);
@@ -167,8 +168,12 @@ function fnv1a(text: string): string {
   return (h >>> 0).toString(16);
 }
 
-/** Estimated ms of one whole dispatch of `program`. */
-async function timeProgram(clock: Clock, program: Program, pipeline: GPUComputePipeline, bindGroup: GPUBindGroup): Promise<number> {
+/**
+ * Estimated ms of one whole dispatch of `program`: the better of two measurements, or of one when
+ * the first already exceeds `contender` ms (a loser needs no precision, and on a CPU adapter one
+ * measurement of a slow variant on a layer that cannot be sliced finely takes hundreds of ms).
+ */
+async function timeProgram(clock: Clock, program: Program, pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, contender: number): Promise<number> {
   const whole = program.workgroups;
   const total = whole[0] * whole[1] * whole[2];
   const sample = Math.min(total, 65535, Math.max(MIN_SAMPLE_GROUPS, Math.ceil((SAMPLE_FLOPS * total) / program.flops)));
@@ -182,8 +187,9 @@ async function timeProgram(clock: Clock, program: Program, pipeline: GPUComputeP
       ms = await clock(pipeline, bindGroup, groups, repeats);
     }
   }
-  ms = Math.min(ms, await clock(pipeline, bindGroup, groups, repeats));
-  return (ms / repeats) * (total / (groups[0] * groups[1] * groups[2]));
+  const scale = total / (groups[0] * groups[1] * groups[2] * repeats);
+  if (ms * scale <= contender) ms = Math.min(ms, await clock(pipeline, bindGroup, groups, repeats));
+  return ms * scale;
 }
 
 /** Runs `repeats` dispatches in one compute pass and says how many ms they took. */
