@@ -6,6 +6,7 @@ import { PadChannelsProgram } from '../src/kernels/pad-channels';
 import { globalPool, PoolProgram, type PoolAttributes } from '../src/kernels/pool';
 import { PreprocessProgram, type PreprocessConfig } from '../src/kernels/preprocess';
 import { SoftmaxProgram } from '../src/kernels/softmax';
+import { SpaceToDepthProgram, spaceToDepthWeights, useSpaceToDepth } from '../src/kernels/space-to-depth';
 import { nchwToNhwc4, nhwc4Bytes, nhwc4ToNchw, packScaleBias, type Shape4 } from '../src/runtime/layout';
 import { roundUp4 } from '../src/runtime/program';
 import * as ref from './cpu-reference';
@@ -268,6 +269,49 @@ describe('softmax', () => {
     const program = new SoftmaxProgram(rows, cols);
     const actual = await runKernel(gpu, program, [{ activation: new Float32Array(x) }], program.outputBytes);
     expectClose(actual, ref.softmax(x, rows, cols), SOFTMAX_TOL, 'probabilities');
+  });
+});
+
+describe('space_to_depth stem: a stride-2 conv as a stride-1 conv over stacked 2×2 blocks', () => {
+  const gen = prng(11);
+  const cases = Array.from({ length: 8 }, (_, i) => {
+    const k = [7, 5, 3, 7][i % 4];
+    const c = [3, 1, 2, 3][Math.floor(i / 2) % 4];
+    const pad = gen.int(0, 3);
+    const input: Shape4 = { n: gen.int(1, 2), h: gen.odd(k, 15), w: gen.odd(k, 15), c };
+    return { input, k, pad, outChannels: gen.pick(CHANNELS), seed: gen.int(1, 2 ** 30), name: `${fmt(input)} k${k} pad ${pad}` };
+  });
+
+  it('is taken where the multiply-adds do not grow: the RGB 7×7 stem, not 4 channels or stride 1', () => {
+    expect(useSpaceToDepth(7, 2, 3)).toBe(true);
+    expect(useSpaceToDepth(3, 2, 1)).toBe(true);
+    expect(useSpaceToDepth(7, 2, 4)).toBe(false);
+    expect(useSpaceToDepth(3, 2, 3)).toBe(false);
+    expect(useSpaceToDepth(7, 1, 3)).toBe(false);
+  });
+
+  it.each(cases)('$name', async ({ input, k, pad, outChannels, seed }) => {
+    const gpu = await testGpu();
+    const rng = prng(seed);
+    const x = randomTensor(rng, input.n, input.c, input.h, input.w);
+    const weight = rng.floats(outChannels * input.c * k * k);
+    const scale = rng.floats(outChannels, 0.5, 1.5);
+    const bias = rng.floats(outChannels);
+    const attrs = { outChannels, kernelH: k, kernelW: k, strideH: 2, strideW: 2, pads: [pad, pad, pad, pad] as [number, number, number, number], dilationH: 1, dilationW: 1, residual: false, relu: true };
+    const expected = ref.conv2d(x, weight, attrs, scale, bias, undefined, true);
+    const stack = new SpaceToDepthProgram(input, k, pad, expected.h, expected.w);
+    const stacked = await runKernel(gpu, stack, [{ activation: toNhwc4(x) }], stack.outputBytes);
+    const half = Math.ceil(k / 2);
+    const conv = new Conv2dProgram(stack.output, { ...attrs, kernelH: half, kernelW: half, strideH: 1, strideW: 1, pads: [0, 0, 0, 0] });
+    expect(conv.output).toEqual(shapeOf(expected));
+    const w = spaceToDepthWeights(new Float32Array(weight), [outChannels, input.c, k, k]);
+    const actual = await runKernel(
+      gpu,
+      conv,
+      [{ activation: stacked }, { weight: packConvWeights(w.data, w.shape) }, { weight: packScaleBias(new Float32Array(scale), new Float32Array(bias)) }],
+      conv.outputBytes,
+    );
+    expectNhwc4(actual, expected, CONV_TOL);
   });
 });
 

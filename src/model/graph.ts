@@ -1,9 +1,10 @@
 import { BatchNormProgram } from '../kernels/batchnorm';
-import { Conv2dProgram, CONV_VARIANTS, packConvWeights, type Conv2dAttributes, type ConvVariant } from '../kernels/conv2d';
+import { Conv2dProgram, CONV_VARIANTS, convOutputSize, packConvWeights, type Conv2dAttributes, type ConvVariant } from '../kernels/conv2d';
 import { FullyConnectedProgram, packFcWeights } from '../kernels/fully-connected';
 import { PadChannelsProgram } from '../kernels/pad-channels';
 import { globalPool, PoolProgram } from '../kernels/pool';
 import { SoftmaxProgram } from '../kernels/softmax';
+import { SpaceToDepthProgram, spaceToDepthWeights, useSpaceToDepth } from '../kernels/space-to-depth';
 import { destroyBuffer, uploadBuffer } from '../runtime/buffers';
 import type { Gpu } from '../runtime/device';
 import { nhwc4Bytes, packScaleBias, type Shape4 } from '../runtime/layout';
@@ -43,7 +44,8 @@ export class GpuWeights {
     for (const op of ops) {
       if (op.op === 'conv') {
         const w = tensors.get(`${op.name}.weight`)!;
-        put(`${op.name}.weight`, packConvWeights(w.data, w.shape));
+        const { data, shape } = stackedStem(op) ? spaceToDepthWeights(w.data, w.shape) : w;
+        put(`${op.name}.weight`, packConvWeights(data, shape));
         put(`${op.name}.scaleBias`, packScaleBias(tensors.get(`${op.name}.scale`)!.data, tensors.get(`${op.name}.bias`)!.data));
       } else if (op.op === 'linear') {
         const w = tensors.get(`${op.name}.weight`)!;
@@ -95,7 +97,21 @@ export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights, c
     let out: Shape4;
     switch (op.op) {
       case 'conv': {
-        const step = convStep(op, x, convAttributes(op, op.relu, op.residual !== undefined), op.output, weights, convVariants);
+        let step;
+        if (stackedStem(op)) {
+          const outH = convOutputSize(x.h, op.kernel, op.stride, op.pad, op.pad, 1);
+          const outW = convOutputSize(x.w, op.kernel, op.stride, op.pad, op.pad, 1);
+          const stack = new SpaceToDepthProgram(x, op.kernel, op.pad, outH, outW);
+          const stacked = `${op.name}.stacked`;
+          steps.push({ label: stacked, program: stack, inputs: [op.input], output: stacked });
+          shapes.set(stacked, stack.output);
+          tensorBytes.set(stacked, stack.outputBytes);
+          const half = Math.ceil(op.kernel / 2);
+          const attrs = { ...convAttributes(op, op.relu, false), kernelH: half, kernelW: half, strideH: 1, strideW: 1, pads: [0, 0, 0, 0] as Conv2dAttributes['pads'] };
+          step = convStep(op, stack.output, attrs, op.output, weights, convVariants, stacked);
+        } else {
+          step = convStep(op, x, convAttributes(op, op.relu, op.residual !== undefined), op.output, weights, convVariants);
+        }
         steps.push({ ...step, inPlace: op.residual });
         shapes.set(op.output, step.program.output);
         tensorBytes.set(op.output, step.program.outputBytes);
@@ -219,14 +235,17 @@ function padToResidual(op: ConvOp, x: Shape4, residual: Shape4, weights: GpuWeig
   };
 }
 
+/** A stem conv that runs as a stride-1 conv over its input's stacked 2×2 pixel blocks (see ../kernels/space-to-depth.ts); its weights are uploaded rearranged. */
+const stackedStem = (op: ConvOp): boolean => op.residual === undefined && useSpaceToDepth(op.kernel, op.stride, op.inChannels);
+
 /** A conv op's step, with one candidate program per variant for the autotune. */
-function convStep(op: ConvOp, x: Shape4, attrs: Conv2dAttributes, output: string, weights: GpuWeights, variants: readonly ConvVariant[]): Step & { program: Conv2dProgram } {
+function convStep(op: ConvOp, x: Shape4, attrs: Conv2dAttributes, output: string, weights: GpuWeights, variants: readonly ConvVariant[], input = op.input): Step & { program: Conv2dProgram } {
   const candidates = variants.map((variant) => new Conv2dProgram(x, attrs, variant));
   return {
     label: op.name,
     program: candidates[0],
     candidates: candidates.length > 1 ? candidates : undefined,
-    inputs: [op.input, weights.get(`${op.name}.weight`), weights.get(`${op.name}.scaleBias`)],
+    inputs: [input, weights.get(`${op.name}.weight`), weights.get(`${op.name}.scaleBias`)],
     output,
   };
 }
