@@ -17,6 +17,8 @@ export { fetchWeights, CACHE_NAME, HF_WEIGHT_FILES, type FetchOptions, type Load
 import type { Gpu } from './runtime/device';
 import { ResNetModel } from './model/model';
 import { fetchWeights, type LoadOptions } from './model/fetch';
+import { CONV_VARIANTS, convKernel } from './kernels/conv2d';
+import { getPipeline } from './runtime/pipelines';
 
 /**
  * Fetch weights in any supported format (see SUPPORTED_FORMATS) from a URL, companion files
@@ -24,6 +26,9 @@ import { fetchWeights, type LoadOptions } from './model/fetch';
  * Streams with progress, retries, checks sha256 where known and caches in the browser (see LoadOptions).
  */
 export async function loadModel(gpu: Gpu, source: string | URL, options: LoadOptions = {}): Promise<ResNetModel> {
+  // The conv kernel is the slowest to compile (seconds on a CPU adapter): start while the weights
+  // download. A failure here shows again, with its message, when the model compiles it.
+  getPipeline(gpu, convKernel(CONV_VARIANTS[0])).catch(() => undefined);
   const { weights, url } = await fetchWeights(source, options);
   return ResNetModel.load(gpu, weights, url);
 }

@@ -1,6 +1,7 @@
 import registerShader from '../shaders/conv2d.wgsl?raw';
 import tiledShader from '../shaders/conv2d_tiled.wgsl?raw';
 import { nhwc4Bytes, type Shape4 } from '../runtime/layout';
+import type { Kernel } from '../runtime/pipelines';
 import { packUniforms, roundUp4, workgroupsFor, WORKGROUP_SIZE, type Program } from '../runtime/program';
 
 export interface Conv2dAttributes {
@@ -28,6 +29,11 @@ export interface Conv2dAttributes {
 export const CONV_VARIANTS = ['register', 'tiled64', 'tiled32'] as const;
 export type ConvVariant = (typeof CONV_VARIANTS)[number];
 
+/** A variant's shader: `register` has its own; the tiled ones share one, the tile size a uniform. */
+export function convKernel(variant: ConvVariant): Kernel {
+  return variant === 'register' ? { name: 'conv2d', shader: registerShader, constants: {} } : { name: 'conv2d_tiled', shader: tiledShader, constants: {} };
+}
+
 /** Output pixels × vec4 of output channels of one invocation (register) or one workgroup of 64 (tiled), as in the shaders. */
 const TILE: Record<ConvVariant, [number, number]> = { register: [8, 4], tiled64: [64, 16], tiled32: [32, 16] };
 
@@ -41,7 +47,7 @@ export class Conv2dProgram implements Program {
   readonly shader: string;
   // ReLU and residual are uniform flags, not override constants: every conv of a variant shares
   // one pipeline, which matters where compiling a pipeline takes seconds (SwiftShader).
-  readonly constants = {};
+  readonly constants: Record<string, number>;
   readonly uniforms: ArrayBuffer;
   /** The layer shape, without the fused ReLU/residual: what the autotune measures per adapter. */
   readonly tuneKey: string;
@@ -54,8 +60,7 @@ export class Conv2dProgram implements Program {
     readonly attrs: Conv2dAttributes,
     readonly variant: ConvVariant = 'register',
   ) {
-    this.name = variant === 'register' ? 'conv2d' : 'conv2d_tiled';
-    this.shader = variant === 'register' ? registerShader : tiledShader;
+    ({ name: this.name, shader: this.shader, constants: this.constants } = convKernel(variant));
     const [top, left, bottom, right] = attrs.pads;
     const outH = convOutputSize(input.h, attrs.kernelH, attrs.strideH, top, bottom, attrs.dilationH);
     const outW = convOutputSize(input.w, attrs.kernelW, attrs.strideW, left, right, attrs.dilationW);

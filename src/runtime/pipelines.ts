@@ -4,7 +4,10 @@ import type { Program } from './program';
 
 const caches = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
 
-export function pipelineKey(program: Program): string {
+/** What a pipeline depends on: the shader and its override constants, not the shapes (those are uniforms). */
+export type Kernel = Pick<Program, 'name' | 'shader' | 'constants'>;
+
+export function pipelineKey(program: Kernel): string {
   return `${program.name}${JSON.stringify(program.constants)}`;
 }
 
@@ -12,7 +15,7 @@ export function pipelineKey(program: Program): string {
  * The compute pipeline for a program, compiled once per device and shared by every model on it.
  * Compilation is asynchronous so a model's pipelines compile in parallel at load.
  */
-export function getPipeline(gpu: Gpu, program: Program): Promise<GPUComputePipeline> {
+export function getPipeline(gpu: Gpu, program: Kernel): Promise<GPUComputePipeline> {
   let cache = caches.get(gpu.device);
   if (!cache) caches.set(gpu.device, (cache = new Map()));
   const key = pipelineKey(program);
