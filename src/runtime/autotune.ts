@@ -109,24 +109,29 @@ export async function autotune(gpu: Gpu, steps: Tunable[]): Promise<{ programs: 
       if (step.candidates.length === 1) continue;
       const key = cacheKey(gpu, step.candidates);
       let pick = picks.get(key);
-      const cached = gpu.tuneCache.get(key);
-      if (!pick && cached && step.candidates.some((c) => variantOf(c) === cached)) pick = { variant: cached, from: 'cache', ms: {} };
-      const left = step.candidates.filter((c) => !pruned(variantOf(c)));
-      if (!pick && left.length === 1) pick = { variant: variantOf(left[0]), from: 'pruned', ms: {} };
       if (!pick) {
-        const ms: Record<string, number> = {};
-        for (const program of left) {
-          const pipeline = await getPipeline(gpu, program);
-          const contender = PRUNE * Math.min(Infinity, ...Object.values(ms));
-          ms[variantOf(program)] = await timeProgram(clock, program, pipeline, step.bind(program, pipeline), contender);
+        // A shape met first in this model: from the cache, by pruning, or measured, and kept for its later steps.
+        const cached = gpu.tuneCache.get(key);
+        const left = step.candidates.filter((c) => !pruned(variantOf(c)));
+        if (cached && step.candidates.some((c) => variantOf(c) === cached)) {
+          pick = { variant: cached, from: 'cache', ms: {} };
+        } else if (left.length === 1) {
+          pick = { variant: variantOf(left[0]), from: 'pruned', ms: {} };
+        } else {
+          const ms: Record<string, number> = {};
+          for (const program of left) {
+            const pipeline = await getPipeline(gpu, program);
+            const contender = PRUNE * Math.min(Infinity, ...Object.values(ms));
+            ms[variantOf(program)] = await timeProgram(clock, program, pipeline, step.bind(program, pipeline), contender);
+          }
+          const best = Math.min(...Object.values(ms));
+          for (const [variant, t] of Object.entries(ms)) losses.set(variant, t > PRUNE * best ? (losses.get(variant) ?? 0) + 1 : 0);
+          const variant = Object.keys(ms).find((v) => ms[v] === best)!;
+          pick = { variant, from: 'measured', ms };
         }
-        const best = Math.min(...Object.values(ms));
-        for (const [variant, t] of Object.entries(ms)) losses.set(variant, t > PRUNE * best ? (losses.get(variant) ?? 0) + 1 : 0);
-        const variant = Object.keys(ms).find((v) => ms[v] === best)!;
-        pick = { variant, from: 'measured', ms };
+        if (pick.from !== 'cache') gpu.tuneCache.set(key, pick.variant);
+        picks.set(key, pick);
       }
-      if (pick.from !== 'cache') gpu.tuneCache.set(key, pick.variant);
-      picks.set(key, pick);
       programs[i] = step.candidates.find((c) => variantOf(c) === pick.variant)!;
       tunings[i] = { label: step.label, shape: shapeOf(step.candidates[0]), ...pick };
     }
