@@ -21,7 +21,7 @@ export interface Conv2dAttributes {
 /**
  * The convolution kernels, interchangeable (same bindings, same result); the autotune
  * (../runtime/autotune.ts) measures them per adapter and layer shape and keeps the fastest.
- * - `register`: conv2d.wgsl, no workgroup memory or barriers, 8 pixels × 16 channels per
+ * - `register`: conv2d.wgsl, no workgroup memory or barriers, 16 pixels × 16 channels per
  *   invocation; made for CPU adapters (SwiftShader).
  * - `tiled64`, `tiled32`: conv2d_tiled.wgsl, workgroup-memory tiles of 64 or 32 pixels × 64
  *   channels; made for GPUs, the smaller tile for the small late-stage maps.
@@ -35,7 +35,7 @@ export function convKernel(variant: ConvVariant): Kernel {
 }
 
 /** Output pixels × vec4 of output channels of one invocation (register) or one workgroup of 64 (tiled), as in the shaders. */
-const TILE: Record<ConvVariant, [number, number]> = { register: [8, 4], tiled64: [64, 16], tiled32: [32, 16] };
+const TILE: Record<ConvVariant, [number, number]> = { register: [16, 4], tiled64: [64, 16], tiled32: [32, 16] };
 
 export function convOutputSize(input: number, kernel: number, stride: number, padBefore: number, padAfter: number, dilation: number): number {
   return Math.floor((input + padBefore + padAfter - dilation * (kernel - 1) - 1) / stride) + 1;
