@@ -19,6 +19,7 @@ import { ResNetModel } from './model/model';
 import { fetchWeights, type LoadOptions } from './model/fetch';
 import { CONV_VARIANTS, convKernel } from './kernels/conv2d';
 import { getPipeline } from './runtime/pipelines';
+import { hasMeasured } from './runtime/autotune';
 
 /**
  * Fetch weights in any supported format (see SUPPORTED_FORMATS) from a URL, companion files
@@ -26,9 +27,12 @@ import { getPipeline } from './runtime/pipelines';
  * Streams with progress, retries, checks sha256 where known and caches in the browser (see LoadOptions).
  */
 export async function loadModel(gpu: Gpu, source: string | URL, options: LoadOptions = {}): Promise<ResNetModel> {
-  // The conv kernel is the slowest to compile (seconds on a CPU adapter): start while the weights
-  // download. A failure here shows again, with its message, when the model compiles it.
-  getPipeline(gpu, convKernel(CONV_VARIANTS[0])).catch(() => undefined);
+  // The conv kernels are the slowest to compile (~1 s on a CPU adapter): start while the weights
+  // download. The autotune's other candidates only until it has measured them on this adapter:
+  // later visits read their picks from the cache. A failure here shows again, with its message,
+  // when the model compiles the kernel.
+  const kernels = CONV_VARIANTS.map(convKernel);
+  for (const kernel of hasMeasured(gpu, kernels) ? kernels.slice(0, 1) : kernels) getPipeline(gpu, kernel).catch(() => undefined);
   const { weights, url } = await fetchWeights(source, options);
   return ResNetModel.load(gpu, weights, url);
 }

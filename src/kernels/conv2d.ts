@@ -30,8 +30,8 @@ export const CONV_VARIANTS = ['register', 'tiled64', 'tiled32'] as const;
 export type ConvVariant = (typeof CONV_VARIANTS)[number];
 
 /** A variant's shader: `register` has its own; the tiled ones share one, the tile size a uniform. */
-export function convKernel(variant: ConvVariant): Kernel {
-  return variant === 'register' ? { name: 'conv2d', shader: registerShader, constants: {} } : { name: 'conv2d_tiled', shader: tiledShader, constants: {} };
+export function convKernel(variant: ConvVariant): Kernel & { variant: ConvVariant } {
+  return { variant, constants: {}, ...(variant === 'register' ? { name: 'conv2d', shader: registerShader } : { name: 'conv2d_tiled', shader: tiledShader }) };
 }
 
 /** Output pixels × vec4 of output channels of one invocation (register) or one workgroup of 64 (tiled), as in the shaders. */

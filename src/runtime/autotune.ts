@@ -102,6 +102,7 @@ export async function autotune(gpu: Gpu, steps: Tunable[]): Promise<{ programs: 
   await Promise.all(uncached.flatMap((s) => s.candidates).map((program) => getPipeline(gpu, program)));
   const programs: Program[] = steps.map((s) => s.candidates[0]);
   const tunings: (Tuning | undefined)[] = [];
+  const measured = new Set<string>();
   const { clock, destroy } = createClock(gpu);
   try {
     for (const i of extremesFirst(steps)) {
@@ -128,6 +129,7 @@ export async function autotune(gpu: Gpu, steps: Tunable[]): Promise<{ programs: 
           for (const [variant, t] of Object.entries(ms)) losses.set(variant, t > PRUNE * best ? (losses.get(variant) ?? 0) + 1 : 0);
           const variant = Object.keys(ms).find((v) => ms[v] === best)!;
           pick = { variant, from: 'measured', ms };
+          measured.add(measuredKey(gpu, step.candidates));
         }
         if (pick.from !== 'cache') gpu.tuneCache.set(key, pick.variant);
         picks.set(key, pick);
@@ -138,6 +140,7 @@ export async function autotune(gpu: Gpu, steps: Tunable[]): Promise<{ programs: 
   } finally {
     destroy();
   }
+  for (const key of measured) gpu.tuneCache.set(key, 'yes');
   return { programs, choices: { tuneMs: performance.now() - start, layers: tunings.filter((t) => t !== undefined) } };
 }
 
@@ -157,14 +160,31 @@ function extremesFirst(steps: Tunable[]): number[] {
   return order;
 }
 
-const variantOf = (program: Program): string => program.variant ?? program.name;
+const variantOf = (program: Candidate): string => program.variant ?? program.name;
 const shapeOf = (program: Program): string => program.tuneKey ?? program.name;
 
-/** Adapter, candidates (with a hash of their source, so edited kernels are measured afresh) and shape. */
-function cacheKey(gpu: Gpu, candidates: Program[]): string {
+/** What a candidate is to the cache: its variant name and what its pipeline compiles from. */
+type Candidate = Pick<Program, 'name' | 'shader' | 'constants' | 'variant'>;
+
+/** Adapter and candidates, with a hash of their source so that edited kernels are measured afresh. */
+function candidatesKey(gpu: Gpu, candidates: Candidate[]): string {
   const { vendor, architecture, description } = gpu.adapter;
   const source = candidates.map((c) => `${c.shader}${JSON.stringify(c.constants)}`).join('');
-  return `resnet-webgpu autotune|${vendor}/${architecture}/${description}|${candidates.map(variantOf).join(',')}#${fnv1a(source)}|${shapeOf(candidates[0])}`;
+  return `resnet-webgpu autotune|${vendor}/${architecture}/${description}|${candidates.map(variantOf).join(',')}#${fnv1a(source)}`;
+}
+
+/** A layer shape's pick. */
+const cacheKey = (gpu: Gpu, candidates: Program[]): string => `${candidatesKey(gpu, candidates)}|${shapeOf(candidates[0])}`;
+/** Set once these candidates have been measured on this adapter, for any shape. */
+const measuredKey = (gpu: Gpu, candidates: Candidate[]): string => `${candidatesKey(gpu, candidates)}|measured`;
+
+/**
+ * Whether the autotune has measured these candidates on this adapter before (on any model). A
+ * loader compiling kernels ahead, while the weights download, can then leave out the candidates
+ * that only measuring needs: a visit after the first mostly reads its picks from the cache.
+ */
+export function hasMeasured(gpu: Gpu, candidates: Candidate[]): boolean {
+  return Boolean(gpu.tuneCache.get(measuredKey(gpu, candidates)));
 }
 
 function fnv1a(text: string): string {
