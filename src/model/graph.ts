@@ -8,6 +8,7 @@ import { SpaceToDepthProgram, spaceToDepthWeights, useSpaceToDepth } from '../ke
 import { destroyBuffer, uploadBuffer } from '../runtime/buffers';
 import type { Gpu } from '../runtime/device';
 import { nhwc4Bytes, packScaleBias, type Shape4 } from '../runtime/layout';
+import type { Program } from '../runtime/program';
 import type { GraphSpec, Step } from '../runtime/scheduler';
 import { INPUT, LOGITS, type ConvOp, type LayerOp } from './resnet';
 import type { TensorMap } from './tensors';
@@ -165,6 +166,16 @@ export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights, c
   steps.push({ label: 'softmax', program: softmax, inputs: [LOGITS], output: PROBABILITIES });
   tensorBytes.set(PROBABILITIES, softmax.outputBytes);
   return { steps: shortcutsLate(steps), tensorBytes, inputs: [INPUT], outputs: [LOGITS, PROBABILITIES] };
+}
+
+/**
+ * The programs of a model's graph, to compile its pipelines before its weights are on the GPU:
+ * shapes live in uniforms, so a small stand-in input needs the same pipelines as any real one.
+ * The graph is built without weights (its steps are never run), so weight inputs stay unbound.
+ */
+export function graphPrograms(ops: LayerOp[], inputChannels: number, convVariants: readonly ConvVariant[]): Program[] {
+  const unbound = { get: () => undefined, placeholder: undefined } as unknown as GpuWeights;
+  return buildGraph(ops, { n: 1, h: 32, w: 32, c: inputChannels }, unbound, convVariants).steps.map((step) => step.program);
 }
 
 /**

@@ -6,7 +6,7 @@ import { getPipeline } from '../runtime/pipelines';
 import { Schedule } from '../runtime/scheduler';
 import { CONV_VARIANTS, type ConvVariant } from '../kernels/conv2d';
 import type { KernelChoices } from '../runtime/autotune';
-import { buildGraph, GpuWeights, PROBABILITIES } from './graph';
+import { buildGraph, GpuWeights, graphPrograms, PROBABILITIES } from './graph';
 import { checkImage, IMAGENET_PREPROCESS, preprocessImages, shrinkToFit, type RgbaImage } from './images';
 import { describeResNet, expectedTensors, INPUT, LOGITS, type LayerOp, type ResNetConfig } from './resnet';
 import { parameterCount, type ModelMeta, type PreparedWeights, type TensorMap } from './tensors';
@@ -224,6 +224,11 @@ export class ResNetModel {
   private async upload(): Promise<void> {
     const { gpu } = this;
     const generation = gpu.generation;
+    // Compile every pipeline the model uses, in parallel, while its weights are packed and
+    // uploaded (~0.3 s of script for ResNet-50). The autotune's other candidates compile when it first
+    // measures them (a cached pick needs none), or as loadModel started them.
+    const compiled = Promise.all(graphPrograms(this.ops, this.config.inputChannels, this.kernels).map((program) => getPipeline(gpu, program)));
+    compiled.catch(() => undefined); // awaited below, unless the weights fail first
     const { value: weights, errors } = withErrorScopes(gpu.device, () => {
       try {
         return new GpuWeights(gpu, this.ops, this.tensors);
@@ -234,11 +239,7 @@ export class ResNetModel {
     });
     try {
       await throwGpuErrors(errors, 'uploading the weights');
-      // Compile every pipeline the model uses now, in parallel: shapes live in uniforms, so a
-      // small stand-in input needs the same pipelines as any real one and allocates next to nothing.
-      // The autotune's other candidates compile when it first measures them (a cached pick needs none).
-      const probe = buildGraph(this.ops, { n: 1, h: 32, w: 32, c: this.config.inputChannels }, weights, this.kernels);
-      await Promise.all(probe.steps.map((step) => getPipeline(gpu, step.program)));
+      await compiled;
     } catch (e) {
       weights.destroy();
       throw e;
@@ -367,8 +368,11 @@ function checkWeights(tensors: TensorMap, expected: Map<string, number[]>, arch:
     if (!Array.isArray(t.shape) || t.shape.join() !== shape.join()) throw new WeightsError(source, `expected shape [${shape}], got ${JSON.stringify(t.shape)}`, name);
     const count = shape.reduce((a, b) => a * b, 1);
     if (!(t.data instanceof Float32Array) || t.data.length !== count) throw new WeightsError(source, `holds ${t.data?.length} values, shape [${shape}] needs ${count}`, name);
-    const bad = t.data.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0) throw new WeightsError(source, `value ${bad} is ${t.data[bad]}: weights must be finite`, name);
+    // A plain loop: findIndex's callback per value costs ~0.13 s over ResNet-50's 25M values.
+    const data = t.data;
+    for (let i = 0; i < data.length; i++) {
+      if (!Number.isFinite(data[i])) throw new WeightsError(source, `value ${i} is ${data[i]}: weights must be finite`, name);
+    }
   }
   // As for safetensors: a tensor the architecture does not read means the weights are for another model.
   const unexpected = [...tensors.keys()].find((name) => !expected.has(name));
