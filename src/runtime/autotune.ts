@@ -62,11 +62,14 @@ const MIN_SAMPLE_GROUPS = 16;
 const FAST_MS = 0.25;
 const MIN_MS = 3;
 const MAX_REPEATS = 1024;
-// A candidate more than PRUNE times slower than the best on PRUNE_AFTER shapes in a row is not
-// measured again for this model: on a CPU adapter the barrier-using kernels are, and timing them
-// on every shape would cost seconds. Once one candidate is left, it runs without being measured.
+// A candidate more than PRUNE times slower than the best on PRUNE_AFTER shapes in a row, or more
+// than PRUNE_AT_ONCE times on one, is not measured again for this model: on a CPU adapter the
+// barrier-using kernels are (~5× on the first shape), and timing them on every shape would cost
+// seconds; on the smallest layers, which cannot be sliced, one such measurement takes ~0.3 s.
+// Once one candidate is left, it runs without being measured.
 const PRUNE = 1.5;
 const PRUNE_AFTER = 2;
+const PRUNE_AT_ONCE = 3;
 
 const memoryCache = new Map<string, string>();
 
@@ -127,7 +130,9 @@ export async function autotune(gpu: Gpu, steps: Tunable[]): Promise<{ programs: 
             ms[variantOf(program)] = await timeProgram(clock, program, pipeline, step.bind(program, pipeline), contender);
           }
           const best = Math.min(...Object.values(ms));
-          for (const [variant, t] of Object.entries(ms)) losses.set(variant, t > PRUNE * best ? (losses.get(variant) ?? 0) + 1 : 0);
+          for (const [variant, t] of Object.entries(ms)) {
+            losses.set(variant, t > PRUNE_AT_ONCE * best ? PRUNE_AFTER : t > PRUNE * best ? (losses.get(variant) ?? 0) + 1 : 0);
+          }
           const variant = Object.keys(ms).find((v) => ms[v] === best)!;
           pick = { variant, from: 'measured', ms };
           measured.add(measuredKey(gpu, step.candidates));
