@@ -11,7 +11,7 @@ import { parsePytorch } from '../src/model/readers/pytorch';
 import { readTfjsWeights } from '../src/model/readers/tfjs';
 import { FACE_RECOGNITION } from '../src/model/readers/tfjs-models';
 import { parseSafetensors } from '../src/model/safetensors';
-import { encodeFloats } from '../src/model/tensors';
+import { decodeFloats, encodeFloats } from '../src/model/tensors';
 import { prepareStateDict } from '../src/model/torchvision';
 import { cosine, FACE_API_MANIFEST, FACE_API_MODEL, faceApiReference } from './face-api-fixture';
 import { argmaxRows, compare, ROOT } from './fixtures';
@@ -116,6 +116,21 @@ async function reencodeFaceApi(kind: 'float32' | 'float16' | 'uint16', shardByte
   };
   return { read, manifest };
 }
+
+test('float32 bytes decode from any view: a pooled Node Buffer, an odd byte offset', () => {
+  const values = Float32Array.from({ length: 37 }, (_, i) => Math.sin(i) * 1e3);
+  const bytes = encodeFloats(values, 'f32');
+  // Small Buffers share one pool ArrayBuffer: its .buffer is not these bytes alone.
+  const pooled = Buffer.from(bytes);
+  expect(pooled.buffer.byteLength).toBeGreaterThan(bytes.byteLength);
+  expect(decodeFloats(pooled, 'f32')).toEqual(values);
+  const odd = new Uint8Array(bytes.byteLength + 3);
+  odd.set(bytes, 3);
+  const decoded = decodeFloats(odd.subarray(3), 'f32');
+  expect(decoded).toEqual(values);
+  odd[3] ^= 0xff; // a copy, not a view of the input
+  expect(decoded).toEqual(values);
+});
 
 describe('TF.js', () => {
   test('dequantization as TF.js does it: uint8 and uint16 (q·scale + min), float16, float32; int32 weights skipped', async () => {
