@@ -6,6 +6,7 @@ import { PadChannelsProgram } from '../src/kernels/pad-channels';
 import { globalPool, PoolProgram, type PoolAttributes } from '../src/kernels/pool';
 import { PreprocessProgram, type PreprocessConfig } from '../src/kernels/preprocess';
 import { SoftmaxProgram } from '../src/kernels/softmax';
+import { packWinogradWeights, winogradApplies, winogradGemm, WinogradInputProgram, WinogradOutputProgram } from '../src/kernels/winograd';
 import { SpaceToDepthProgram, spaceToDepthWeights, useSpaceToDepth } from '../src/kernels/space-to-depth';
 import { nchwToNhwc4, nhwc4Bytes, nhwc4ToNchw, packScaleBias, type Shape4 } from '../src/runtime/layout';
 import { roundUp4 } from '../src/runtime/program';
@@ -15,6 +16,9 @@ import { runKernel, testGpu } from './gpu';
 // Tolerances: max |gpu − reference| ≤ TOL · max |reference| over each output.
 // Conv sums ≤ 7·7·13 f32 products; rounding grows ~√K·2⁻²⁴ of the partial sums, so 1e-5 leaves margin.
 const CONV_TOL = 1e-5;
+// Winograd's transforms add up to 4×4 terms on each side of the GEMM, each sum rounding at up to
+// 4× the magnitude of its inputs (its G holds halves, exact in f32): a few times CONV_TOL.
+const WINOGRAD_TOL = 4e-5;
 // One f32 multiply-add (+ one add): a few ulp.
 const AFFINE_TOL = 1e-6;
 // Max picks one of its inputs, so it must be exact.
@@ -312,6 +316,55 @@ describe('space_to_depth stem: a stride-2 conv as a stride-1 conv over stacked 2
       conv.outputBytes,
     );
     expectNhwc4(actual, expected, CONV_TOL);
+  });
+});
+
+describe('winograd F(2×2, 3×3): input transform, GEMM, output transform equal the 3×3 conv', () => {
+  const gen = prng(12);
+  // Odd and even sizes (edge tiles cut to one row/column), 1×1 images, batches whose tile count is
+  // not a multiple of the GEMM's 16 rows, channels not a multiple of 4, several GEMM channel tiles.
+  const cases = [
+    [1, 7, 7, 5, 13],
+    [2, 9, 6, 8, 6],
+    [1, 1, 1, 3, 4],
+    [3, 5, 11, 17, 70],
+    [1, 14, 14, 64, 33],
+    [2, 2, 3, 1, 1],
+  ].map(([n, h, w, c, outChannels], i) => {
+    const input: Shape4 = { n, h, w, c };
+    const residual = i % 2 === 1;
+    const relu = i % 3 !== 2;
+    return { input, outChannels, residual, relu, seed: gen.int(1, 2 ** 30), name: `${fmt(input)} → ${outChannels}ch${residual ? ' +residual' : ''}${relu ? ' relu' : ''}` };
+  });
+
+  it('applies to 3×3 convolutions of stride 1, pad 1 and dilation 1 only', () => {
+    const attrs = { outChannels: 8, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, pads: [1, 1, 1, 1] as [number, number, number, number], dilationH: 1, dilationW: 1, relu: true, residual: false };
+    expect(winogradApplies(attrs)).toBe(true);
+    expect(winogradApplies({ ...attrs, strideH: 2, strideW: 2 })).toBe(false);
+    expect(winogradApplies({ ...attrs, pads: [0, 0, 0, 0] })).toBe(false);
+    expect(winogradApplies({ ...attrs, dilationH: 2, dilationW: 2 })).toBe(false);
+    expect(winogradApplies({ ...attrs, kernelH: 1, kernelW: 1, pads: [0, 0, 0, 0] })).toBe(false);
+  });
+
+  it.each(cases)('$name', async ({ input, outChannels, residual: withResidual, relu, seed }) => {
+    const gpu = await testGpu();
+    const rng = prng(seed);
+    const x = randomTensor(rng, input.n, input.c, input.h, input.w);
+    const weight = rng.floats(outChannels * input.c * 9);
+    const scale = rng.floats(outChannels, 0.5, 1.5);
+    const bias = rng.floats(outChannels);
+    const attrs = { outChannels, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, pads: [1, 1, 1, 1] as [number, number, number, number], dilationH: 1, dilationW: 1, residual: withResidual, relu };
+    const residual = withResidual ? randomTensor(rng, input.n, outChannels, input.h, input.w) : undefined;
+    const expected = ref.conv2d(x, weight, attrs, scale, bias, residual, relu);
+    const transform = new WinogradInputProgram(input);
+    const v = await runKernel(gpu, transform, [{ activation: toNhwc4(x) }], transform.outputBytes);
+    const gemm = winogradGemm(input, outChannels);
+    const identity = packScaleBias(new Float32Array(outChannels).fill(1), new Float32Array(outChannels));
+    const m = await runKernel(gpu, gemm, [{ activation: v }, { weight: packWinogradWeights(new Float32Array(weight), [outChannels, input.c, 3, 3]) }, { weight: identity }], gemm.outputBytes);
+    const output = new WinogradOutputProgram(input, outChannels, relu, withResidual);
+    expect(output.output).toEqual(shapeOf(expected));
+    const actual = await runKernel(gpu, output, [{ activation: m }, { weight: packScaleBias(new Float32Array(scale), new Float32Array(bias)) }], output.outputBytes, residual && toNhwc4(residual));
+    expectNhwc4(actual, expected, WINOGRAD_TOL);
   });
 });
 

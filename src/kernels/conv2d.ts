@@ -59,7 +59,10 @@ export class Conv2dProgram implements Program {
     readonly input: Shape4,
     readonly attrs: Conv2dAttributes,
     readonly variant: ConvVariant = 'register',
+    /** Weight blocks per image, for Winograd's GEMM (./winograd.ts; register variant only); 0: a convolution. */
+    imageWeights = 0,
   ) {
+    if (imageWeights && variant !== 'register') throw new Error(`conv2d: per-image weights need the register variant, not ${variant}`);
     ({ name: this.name, shader: this.shader, constants: this.constants } = convKernel(variant));
     const [top, left, bottom, right] = attrs.pads;
     const outH = convOutputSize(input.h, attrs.kernelH, attrs.strideH, top, bottom, attrs.dilationH);
@@ -72,8 +75,8 @@ export class Conv2dProgram implements Program {
       outH, outW, outC4, attrs.kernelH,
       attrs.kernelW, attrs.strideH, attrs.strideW, top,
       left, attrs.dilationH, attrs.dilationW, Number(attrs.relu) | (Number(attrs.residual) << 1),
-      // The tiled kernel's output pixels per invocation.
-      ...(variant === 'register' ? [] : [TILE[variant][0] / 8]),
+      // Per-image weights (register) or output pixels per invocation (tiled).
+      variant === 'register' ? imageWeights : TILE[variant][0] / 8,
     ]);
     const pixels = input.n * outH * outW;
     const [tileM, tileN4] = TILE[variant];

@@ -1,0 +1,55 @@
+// Winograd F(2×2, 3×3), step 3 of 3 (see ../kernels/winograd.ts): the output transform. For each
+// 2×2 output tile and vec4 of channels, the 16 GEMM outputs M (m[ξ][tile][c4], ξ = 4·row + column)
+// become the tile's outputs Aᵀ M A, Aᵀ = [1 1 1 0; 0 1 -1 -1], followed by the convolution's
+// epilogue: a folded BatchNorm's scale and bias, a residual, ReLU (as in conv2d.wgsl, the residual
+// is in y on entry). Tiles past the image's edge (odd sizes) drop their outer row or column.
+
+struct Params {
+  batch: u32, outH: u32, outW: u32, c4: u32,
+  tilesH: u32, tilesW: u32, tilesPad: u32, flags: u32, // flags: 1 = ReLU, 2 = add y's residual
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> m: array<vec4f>;
+// [2][c4]: scale, then bias.
+@group(0) @binding(2) var<storage, read> scaleBias: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> y: array<vec4f>;
+
+// Aᵀ applied to column j of M (its rows ξ = j, 4 + j, 8 + j, 12 + j): the 2 rows of Aᵀ M.
+fn column(o: u32, stride: u32) -> mat2x4f {
+  let m0 = m[o];
+  let m1 = m[o + 4u * stride];
+  let m2 = m[o + 8u * stride];
+  let m3 = m[o + 12u * stride];
+  return mat2x4f(m0 + m1 + m2, m1 - m2 - m3);
+}
+
+fn put(n: u32, h: u32, w: u32, c: u32, acc: vec4f) {
+  if (h >= p.outH || w >= p.outW) { return; }
+  let o = ((n * p.outH + h) * p.outW + w) * p.c4 + c;
+  var v = acc * scaleBias[c] + scaleBias[p.c4 + c];
+  if ((p.flags & 2u) != 0u) { v += y[o]; }
+  if ((p.flags & 1u) != 0u) { v = max(v, vec4f(0.0)); }
+  y[o] = v;
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let index = gid.x + gid.y * nwg.x * 64u;
+  let c = index % p.c4;
+  let t = index / p.c4;
+  if (t >= p.batch * p.tilesH * p.tilesW) { return; }
+  let stride = p.tilesPad * p.c4;
+  let o = t * p.c4 + c;
+  let a = column(o, stride);
+  let b = column(o + stride, stride);
+  let e = column(o + 2u * stride, stride);
+  let d = column(o + 3u * stride, stride);
+  let tw = t % p.tilesW;
+  let th = (t / p.tilesW) % p.tilesH;
+  let n = t / (p.tilesW * p.tilesH);
+  put(n, 2u * th, 2u * tw, c, a[0] + b[0] + e[0]);
+  put(n, 2u * th, 2u * tw + 1u, c, b[0] - e[0] - d[0]);
+  put(n, 2u * th + 1u, 2u * tw, c, a[1] + b[1] + e[1]);
+  put(n, 2u * th + 1u, 2u * tw + 1u, c, b[1] - e[1] - d[1]);
+}
