@@ -1,5 +1,5 @@
-// The autotune: every conv gets a variant picked by measurement on this adapter, cached per
-// adapter and shape, and every variant computes the same network.
+// The autotune: every conv gets a variant (or, for a 3×3 stride-1 conv, Winograd) picked by
+// measurement on this adapter, cached per adapter and shape, and every variant computes the same network.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,14 +28,17 @@ test('each conv shape is measured once, runs its fastest candidate, and a second
   // In run order, where a block's shortcut runs just before its sum: compare as sets.
   expect(layers.map((t) => t.label).sort()).toEqual(first.ops.flatMap((op) => (op.op === 'conv' ? [op.name] : [])).sort());
   expect(tuneMs).toBeGreaterThan(0);
-  // The first shape measured is measured with every candidate; a candidate is left out of later
-  // ones only after it lost by more than 1.5× (PRUNE) on one.
+  // The first shape measured is measured with every candidate (3×3 stride-1 convs: Winograd too);
+  // a candidate is left out of later ones only after it lost by more than 1.5× (PRUNE) on one.
   const measured = layers.filter((t) => t.from === 'measured');
-  expect(measured.some((t) => Object.keys(t.ms).length === CONV_VARIANTS.length)).toBe(true);
+  const winograd = new Set(first.ops.filter((op) => op.op === 'conv' && op.kernel === 3 && op.stride === 1).map((op) => op.name));
+  expect(winograd.size).toBeGreaterThan(0);
+  const candidates = (label: string): string[] => [...CONV_VARIANTS, ...(winograd.has(label) ? ['winograd'] : [])];
+  for (const group of [true, false]) expect(measured.some((t) => winograd.has(t.label) === group && Object.keys(t.ms).length === candidates(t.label).length)).toBe(true);
   const lost = (v: string): boolean => measured.some((t) => t.ms[v] > 1.5 * Math.min(...Object.values(t.ms)));
-  for (const t of measured) for (const v of CONV_VARIANTS) if (!(v in t.ms)) expect(lost(v), `${v} left out of ${t.label} unbeaten`).toBe(true);
+  for (const t of measured) for (const v of candidates(t.label)) if (!(v in t.ms)) expect(lost(v), `${v} left out of ${t.label} unbeaten`).toBe(true);
   for (const t of layers) {
-    expect(CONV_VARIANTS).toContain(t.variant);
+    expect(candidates(t.label)).toContain(t.variant);
     if (t.from !== 'measured') continue;
     const times = Object.values(t.ms);
     expect(times.every((ms) => Number.isFinite(ms) && ms > 0), JSON.stringify(t.ms)).toBe(true);
@@ -45,8 +48,9 @@ test('each conv shape is measured once, runs its fastest candidate, and a second
   const byShape = new Map<string, Set<string>>();
   for (const t of layers) byShape.set(t.shape, (byShape.get(t.shape) ?? new Set()).add(t.variant));
   expect([...byShape.values()].every((variants) => variants.size === 1)).toBe(true);
-  // A pick per shape, and the mark that loadModel reads to compile only the default kernel ahead.
-  expect(cache.entries.size).toBe(new Set(layers.map((t) => t.shape)).size + 1);
+  // A pick per shape, and a mark per set of candidates measured (with and without Winograd): the
+  // one without is what loadModel reads to compile only the default kernel ahead.
+  expect(cache.entries.size).toBe(new Set(layers.map((t) => t.shape)).size + 2);
   expect(hasMeasured(gpu, kernels)).toBe(true);
   expect(hasMeasured(gpu, kernels.slice(0, 2))).toBe(false);
 
@@ -68,13 +72,13 @@ test('a cached pick that is not among the candidates is measured afresh', async 
   await other.run(input, SHAPE);
   expect(other.kernelChoices().layers.some((t) => t.from === 'measured')).toBe(true);
   const picks = [...cache.entries].filter(([key]) => !key.endsWith('|measured'));
-  expect(picks.every(([, v]) => (CONV_VARIANTS as readonly string[]).includes(v))).toBe(true);
+  expect(picks.every(([, v]) => [...CONV_VARIANTS, 'winograd'].includes(v))).toBe(true);
   await Promise.all([model.dispose(), other.dispose()]);
 });
 
-test('one variant runs without measuring; options.kernels must name known variants', async () => {
+test('one variant and no Winograd run without measuring; options.kernels and options.winograd must name known choices', async () => {
   const gpu = await createNodeGpu({ tuneCache: memoryCache() });
-  const model = await ResNetModel.load(gpu, smallModel(), 'small', { kernels: ['tiled32'] });
+  const model = await ResNetModel.load(gpu, smallModel(), 'small', { kernels: ['tiled32'], winograd: 'never' });
   await model.run(input, SHAPE);
   expect(model.kernelChoices().layers).toEqual([]);
   await model.dispose();
@@ -82,6 +86,7 @@ test('one variant runs without measuring; options.kernels must name known varian
   await expect(empty).rejects.toThrow(InputError);
   await expect(empty).rejects.toThrow(/options\.kernels must be a non-empty list of register, tiled64, tiled32; got \[\]/);
   await expect(ResNetModel.load(gpu, smallModel(), 'small', { kernels: ['fast' as never] })).rejects.toThrow(/got \["fast"\]/);
+  await expect(ResNetModel.load(gpu, smallModel(), 'small', { winograd: 'sometimes' as never })).rejects.toThrow(/options\.winograd must be "measure", "always" or "never"; got "sometimes"/);
 });
 
 const dir = mkdtempSync(join(tmpdir(), 'tune-cache-'));

@@ -1,7 +1,8 @@
 // Whole networks against PyTorch: every depth, odd and non-square sizes, both bottleneck
 // variants, several class counts, and weights stored as f32, f16 and bf16.
 import { expect, test } from 'vitest';
-import { CONV_VARIANTS, ResNetModel, readWeightsFile } from '../src/node';
+import { CONV_VARIANTS, describeResNet, ResNetModel, readWeightsFile, type ModelOptions } from '../src/node';
+import { GpuWeights } from '../src/model/graph';
 import { argmaxRows, compare, torchReference, type ReferenceSpec } from './fixtures';
 import { testGpu } from './gpu';
 
@@ -47,22 +48,63 @@ for (const spec of cases) {
   });
 }
 
-// The autotune may give any layer any variant: each variant alone must compute the network.
-for (const kernel of CONV_VARIANTS) {
-  test(`resnet50 with every conv on the ${kernel} kernel matches PyTorch`, async () => {
+// The autotune may give any layer any variant, or run a 3×3 stride-1 conv as Winograd: each
+// variant alone must compute the network, and so must Winograd wherever it applies.
+const everywhere: { name: string; options: ModelOptions }[] = [
+  ...CONV_VARIANTS.map((kernel) => ({ name: `every conv on the ${kernel} kernel`, options: { kernels: [kernel], winograd: 'never' } as const })),
+  { name: 'every 3×3 stride-1 conv as Winograd, the rest on the register kernel', options: { kernels: ['register'], winograd: 'always' } },
+];
+for (const { name, options } of everywhere) {
+  test(`resnet50 with ${name} matches PyTorch`, async () => {
     const ref = torchReference(cases[4]);
     const gpu = await testGpu();
-    const model = await ResNetModel.load(gpu, await readWeightsFile(ref.model, { variant: cases[4].variant }), ref.model, { kernels: [kernel] });
+    const model = await ResNetModel.load(gpu, await readWeightsFile(ref.model, { variant: cases[4].variant }), ref.model, options);
     try {
       const logits = await model.run(ref.input.data, ref.input.shape);
       const { maxAbsDiff, maxAbsRef } = compare(logits, ref.logits.data);
       expect(maxAbsDiff).toBeLessThanOrEqual(1e-3 * maxAbsRef);
       expect(argmaxRows(logits, cases[4].classes)).toEqual(argmaxRows(ref.logits.data, cases[4].classes));
+      // ResNet-50 v1: the 3×3 convs of the 16 blocks all have stride 1.
+      const [n, c, h, w] = ref.input.shape;
+      const steps = (await model.scheduleFor({ n, c, h, w })).spec.steps;
+      expect(steps.filter((s) => s.program.name === 'winograd_output').length).toBe(options.winograd === 'always' ? 16 : 0);
     } finally {
       await model.dispose();
     }
   });
 }
+
+test('a 3×3 conv keeps one weight form on the GPU: Winograd\'s (16/9 the size) replaces the direct one, and back', async () => {
+  const ref = torchReference(cases[4]);
+  const gpu = await testGpu();
+  const prepared = await readWeightsFile(ref.model, { variant: cases[4].variant });
+  const [n, c, h, w] = ref.input.shape;
+  const shape = { n, c, h, w };
+  const direct = await ResNetModel.load(gpu, prepared, ref.model, { kernels: ['register'], winograd: 'never' });
+  const winograd = await ResNetModel.load(gpu, prepared, ref.model, { kernels: ['register'], winograd: 'always' });
+  try {
+    const before = winograd.memory().weightBytes;
+    expect(before).toBe(direct.memory().weightBytes);
+    await Promise.all([direct.scheduleFor(shape), winograd.scheduleFor(shape)]);
+    // Each of the 16 3×3 convs: 16 instead of 9 mat4x4f blocks per input × output vec4 of channels.
+    const blocks = winograd.ops.reduce((sum, op) => sum + (op.op === 'conv' && op.kernel === 3 ? Math.ceil(op.inChannels / 4) * Math.ceil(op.outChannels / 4) : 0), 0);
+    expect(winograd.memory().weightBytes - direct.memory().weightBytes).toBe(7 * 64 * blocks);
+    expect(direct.memory().weightBytes).toBe(before);
+  } finally {
+    await Promise.all([direct.dispose(), winograd.dispose()]);
+  }
+  // And back, as when a later input shape's schedule runs a conv directly again.
+  const weights = new GpuWeights(gpu, describeResNet(prepared.config), prepared.tensors);
+  const conv = 'layer1.0.conv2';
+  const start = weights.bytes;
+  weights.release(`${conv}.weight`);
+  weights.get(`${conv}.winograd`);
+  expect(weights.bytes - start).toBe(7 * 64 * 16 * 16);
+  weights.release(`${conv}.winograd`);
+  weights.get(`${conv}.weight`);
+  expect(weights.bytes).toBe(start);
+  weights.destroy();
+});
 
 test('probabilities are the softmax of the logits; a disposed model refuses to run', async () => {
   const spec: Case = { arch: 'resnet18', classes: 10, batch: 2, height: 64, width: 64 };

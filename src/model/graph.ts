@@ -4,6 +4,7 @@ import { FullyConnectedProgram, packFcWeights } from '../kernels/fully-connected
 import { PadChannelsProgram } from '../kernels/pad-channels';
 import { globalPool, PoolProgram } from '../kernels/pool';
 import { SoftmaxProgram } from '../kernels/softmax';
+import { packWinogradWeights, winogradApplies, winogradGemm, WinogradInputProgram, WinogradOutputProgram } from '../kernels/winograd';
 import { SpaceToDepthProgram, spaceToDepthWeights, useSpaceToDepth } from '../kernels/space-to-depth';
 import { destroyBuffer, uploadBuffer } from '../runtime/buffers';
 import type { Gpu } from '../runtime/device';
@@ -15,9 +16,15 @@ import type { TensorMap } from './tensors';
 
 export const PROBABILITIES = 'probabilities';
 
-/** Weights on the GPU in the kernels' layouts, keyed `${layer}.weight`, `${layer}.scaleBias`, `${layer}.bias`. */
+/**
+ * Weights on the GPU in the kernels' layouts, keyed `${layer}.weight`, `${layer}.scaleBias`,
+ * `${layer}.bias`, and `${layer}.winograd` (a 3×3 conv's Winograd weights, ../kernels/winograd.ts).
+ * All but the Winograd weights upload at construction; any buffer released is packed and
+ * uploaded again when next asked for, so a conv holds on the GPU only the form its schedule runs.
+ */
 export class GpuWeights {
-  readonly buffers = new Map<string, GPUBuffer>();
+  private readonly buffers = new Map<string, GPUBuffer>();
+  private readonly packers = new Map<string, () => Float32Array>();
   /** Bound where a kernel's optional input is absent (bindings cannot be left empty). */
   readonly placeholder: GPUBuffer;
   bytes = 0;
@@ -27,13 +34,10 @@ export class GpuWeights {
     ops: LayerOp[],
     tensors: TensorMap,
   ) {
-    const put = (name: string, data: Float32Array): void => {
-      this.buffers.set(name, uploadBuffer(gpu, data, name));
-      this.bytes += data.byteLength;
-    };
     this.placeholder = uploadBuffer(gpu, new Float32Array(4), 'placeholder');
+    this.register(ops, tensors);
     try {
-      this.upload(ops, tensors, put);
+      for (const name of this.packers.keys()) if (!name.endsWith('.winograd')) this.get(name);
     } catch (e) {
       // A tensor past the device's buffer limits throws (../runtime/buffers): free what came before it.
       this.destroy();
@@ -41,29 +45,51 @@ export class GpuWeights {
     }
   }
 
-  private upload(ops: LayerOp[], tensors: TensorMap, put: (name: string, data: Float32Array) => void): void {
+  private register(ops: LayerOp[], tensors: TensorMap): void {
+    const put = (name: string, pack: () => Float32Array): void => void this.packers.set(name, pack);
     for (const op of ops) {
       if (op.op === 'conv') {
         const w = tensors.get(`${op.name}.weight`)!;
-        const { data, shape } = stackedStem(op) ? spaceToDepthWeights(w.data, w.shape) : w;
-        put(`${op.name}.weight`, packConvWeights(data, shape));
-        put(`${op.name}.scaleBias`, packScaleBias(tensors.get(`${op.name}.scale`)!.data, tensors.get(`${op.name}.bias`)!.data));
+        put(`${op.name}.weight`, () => {
+          const { data, shape } = stackedStem(op) ? spaceToDepthWeights(w.data, w.shape) : w;
+          return packConvWeights(data, shape);
+        });
+        if (winogradOp(op)) put(`${op.name}.winograd`, () => packWinogradWeights(w.data, w.shape));
+        put(`${op.name}.scaleBias`, () => packScaleBias(tensors.get(`${op.name}.scale`)!.data, tensors.get(`${op.name}.bias`)!.data));
       } else if (op.op === 'linear') {
         const w = tensors.get(`${op.name}.weight`)!;
-        put(`${op.name}.weight`, packFcWeights(w.data, w.shape));
-        put(`${op.name}.bias`, tensors.get(`${op.name}.bias`)!.data);
+        put(`${op.name}.weight`, () => packFcWeights(w.data, w.shape));
+        put(`${op.name}.bias`, () => tensors.get(`${op.name}.bias`)!.data);
       } else if (op.op === 'batchnorm') {
-        put(`${op.name}.scaleBias`, packScaleBias(tensors.get(`${op.name}.scale`)!.data, tensors.get(`${op.name}.bias`)!.data));
+        put(`${op.name}.scaleBias`, () => packScaleBias(tensors.get(`${op.name}.scale`)!.data, tensors.get(`${op.name}.bias`)!.data));
       }
-      // A sum that may need padding first is added by the batchnorm kernel as x·1 + 0 + residual.
-      if (op.op === 'conv' && op.padToResidual) put(`${op.name}.identity`, packScaleBias(new Float32Array(op.outChannels).fill(1), new Float32Array(op.outChannels)));
+      // Scale 1, bias 0: for a sum that may need padding first (added by the batchnorm kernel as
+      // x·1 + 0 + residual), and for a Winograd GEMM (its epilogue runs after the output transform).
+      if (op.op === 'conv' && (op.padToResidual || winogradOp(op))) put(`${op.name}.identity`, () => packScaleBias(new Float32Array(op.outChannels).fill(1), new Float32Array(op.outChannels)));
     }
   }
 
+  /** A weight buffer, uploaded now if it was released (or, for Winograd weights, never asked for). */
   get(name: string): GPUBuffer {
-    const b = this.buffers.get(name);
-    if (!b) throw new Error(`no GPU weights for ${name}`);
+    let b = this.buffers.get(name);
+    if (!b) {
+      const pack = this.packers.get(name);
+      if (!pack) throw new Error(`no GPU weights for ${name}`);
+      const data = pack();
+      b = uploadBuffer(this.gpu, data, name);
+      this.buffers.set(name, b);
+      this.bytes += b.size;
+    }
     return b;
+  }
+
+  /** Free a buffer the schedule does not bind (a conv's other form); `get` brings it back. */
+  release(name: string): void {
+    const b = this.buffers.get(name);
+    if (!b) return;
+    this.bytes -= b.size;
+    destroyBuffer(this.gpu, b);
+    this.buffers.delete(name);
   }
 
   destroy(): void {
@@ -72,12 +98,18 @@ export class GpuWeights {
   }
 }
 
+/** A conv's variant chosen ahead of the schedule: a direct conv2d variant, or WINOGRAD's three steps. */
+export const WINOGRAD = 'winograd';
+export type ConvPick = ConvVariant | typeof WINOGRAD;
+
 /**
  * Compile layer ops for one input shape: each op becomes one kernel dispatch with its shapes in
  * uniforms. Ends with a softmax over the logits, run always (it is tiny) and read back on request.
- * Convolutions carry every variant in `convVariants` as candidates for the autotune.
+ * Convolutions carry every variant in `convVariants` as candidates for the autotune, except those
+ * `picks` decides (by name); a conv picked WINOGRAD becomes three steps. Of a 3×3 conv's two weight
+ * forms, the one its step does not bind is released.
  */
-export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights, convVariants: readonly ConvVariant[] = CONV_VARIANTS): GraphSpec {
+export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights, convVariants: readonly ConvVariant[] = CONV_VARIANTS, picks: ReadonlyMap<string, ConvPick> = new Map()): GraphSpec {
   const shapes = new Map<string, Shape4>([[INPUT, input]]);
   const tensorBytes = new Map<string, number>([[INPUT, nhwc4Bytes(input)]]);
   const steps: Step[] = [];
@@ -111,7 +143,17 @@ export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights, c
           const attrs = { ...convAttributes(op, op.relu, false), kernelH: half, kernelW: half, strideH: 1, strideW: 1, pads: [0, 0, 0, 0] as Conv2dAttributes['pads'] };
           step = convStep(op, stack.output, attrs, op.output, weights, convVariants, stacked);
         } else {
-          step = convStep(op, x, convAttributes(op, op.relu, op.residual !== undefined), op.output, weights, convVariants);
+          const pick = picks.get(op.name);
+          if (pick === WINOGRAD) {
+            for (const s of winogradSteps(op, x, weights)) {
+              steps.push(s);
+              shapes.set(s.output, s.program.output);
+              tensorBytes.set(s.output, s.program.outputBytes);
+            }
+            continue;
+          }
+          if (winogradOp(op)) weights.release(`${op.name}.winograd`);
+          step = convStep(op, x, convAttributes(op, op.relu, op.residual !== undefined), op.output, weights, pick ? [pick] : convVariants);
         }
         steps.push({ ...step, inPlace: op.residual });
         shapes.set(op.output, step.program.output);
@@ -174,8 +216,11 @@ export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights, c
  * The graph is built without weights (its steps are never run), so weight inputs stay unbound.
  */
 export function graphPrograms(ops: LayerOp[], inputChannels: number, convVariants: readonly ConvVariant[]): Program[] {
-  const unbound = { get: () => undefined, placeholder: undefined } as unknown as GpuWeights;
-  return buildGraph(ops, { n: 1, h: 32, w: 32, c: inputChannels }, unbound, convVariants).steps.map((step) => step.program);
+  const unbound = { get: () => undefined, release: () => undefined, placeholder: undefined } as unknown as GpuWeights;
+  const input = { n: 1, h: 32, w: 32, c: inputChannels };
+  const winograd = new Map(ops.filter(winogradOp).map((op) => [op.name, WINOGRAD] as const));
+  const programs = [buildGraph(ops, input, unbound, convVariants), ...(winograd.size ? [buildGraph(ops, input, unbound, convVariants, winograd)] : [])].flatMap((g) => g.steps.map((step) => step.program));
+  return [...new Map(programs.map((p) => [p.name + JSON.stringify(p.constants), p])).values()];
 }
 
 /**
@@ -259,4 +304,18 @@ function convStep(op: ConvOp, x: Shape4, attrs: Conv2dAttributes, output: string
     inputs: [input, weights.get(`${op.name}.weight`), weights.get(`${op.name}.scaleBias`)],
     output,
   };
+}
+
+/** A conv that may run as Winograd F(2×2, 3×3): 3×3, stride 1, pad 1, its output the same size as its input. */
+export const winogradOp = (op: LayerOp): op is ConvOp => op.op === 'conv' && !op.padToResidual && !stackedStem(op) && winogradApplies(convAttributes(op, op.relu, false));
+
+/** A conv's three Winograd steps (../kernels/winograd.ts); its direct weights are released. */
+export function winogradSteps(op: ConvOp, x: Shape4, weights: GpuWeights): (Step & { program: Program & { output: Shape4; outputBytes: number } })[] {
+  weights.release(`${op.name}.weight`);
+  const [v, m] = [`${op.name}.winograd_v`, `${op.name}.winograd_m`];
+  return [
+    { label: `${op.name}.winograd_input`, program: new WinogradInputProgram(x), inputs: [op.input], output: v },
+    { label: `${op.name}.winograd_gemm`, program: winogradGemm(x, op.outChannels), inputs: [v, weights.get(`${op.name}.winograd`), weights.get(`${op.name}.identity`)], output: m },
+    { label: op.name, program: new WinogradOutputProgram(x, op.outChannels, op.relu, op.residual !== undefined), inputs: [m, weights.get(`${op.name}.scaleBias`)], output: op.output, inPlace: op.residual },
+  ];
 }

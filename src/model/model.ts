@@ -1,12 +1,14 @@
 import { checkBufferSize } from '../runtime/buffers';
 import { lostInfo, type Gpu } from '../runtime/device';
 import { DeviceLostError, DisposedError, GpuError, GpuLimitError, InputError, ResnetWebGpuError, typeName, WeightsError } from '../runtime/errors';
-import { nchwToNhwc4, type Shape4 } from '../runtime/layout';
+import { nchwToNhwc4, nhwc4Bytes, type Shape4 } from '../runtime/layout';
 import { getPipeline } from '../runtime/pipelines';
-import { Schedule } from '../runtime/scheduler';
-import { CONV_VARIANTS, type ConvVariant } from '../kernels/conv2d';
-import type { KernelChoices } from '../runtime/autotune';
-import { buildGraph, GpuWeights, graphPrograms, PROBABILITIES } from './graph';
+import { Schedule, type GraphSpec } from '../runtime/scheduler';
+import { destroyBuffer, storageBuffer, uniformBuffer } from '../runtime/buffers';
+import { Conv2dProgram, CONV_VARIANTS, type ConvVariant } from '../kernels/conv2d';
+import { autotune, type Candidate, type KernelChoices } from '../runtime/autotune';
+import { buildGraph, GpuWeights, graphPrograms, PROBABILITIES, WINOGRAD, winogradOp, type ConvPick } from './graph';
+import { WinogradInputProgram, winogradGemm, WinogradOutputProgram } from '../kernels/winograd';
 import { checkImage, IMAGENET_PREPROCESS, preprocessImages, shrinkToFit, type RgbaImage } from './images';
 import { describeResNet, expectedTensors, INPUT, LOGITS, type LayerOp, type ResNetConfig } from './resnet';
 import { parameterCount, type ModelMeta, type PreparedWeights, type TensorMap } from './tensors';
@@ -17,6 +19,11 @@ export interface ModelOptions {
    * variant runs it everywhere without measuring.
    */
   kernels?: readonly ConvVariant[];
+  /**
+   * 3×3 stride-1 convolutions as Winograd F(2×2, 3×3) (../kernels/winograd.ts): 'measure'
+   * (default) where the autotune finds it faster than the best of `kernels`, 'always', or 'never'.
+   */
+  winograd?: 'measure' | 'always' | 'never';
 }
 
 export interface RunOptions {
@@ -25,7 +32,10 @@ export interface RunOptions {
 }
 
 export interface MemoryReport {
+  /** Weights as uploaded: Winograd's transformed weights (16/9 the size of the 3×3 ones they replace) included. */
   weightBytes: number;
+  /** The model's parameters as float32, for comparison. */
+  parameterBytes: number;
   /** Activation buffers after liveness planning, for the last input shape run. */
   activationBytes: number;
   /** What one buffer per activation would need. */
@@ -51,8 +61,8 @@ export class ResNetModel {
   private weights?: GpuWeights;
   /** The `gpu.generation` the weights were uploaded to. */
   private generation = 0;
-  private weightBytes = 0;
-  private schedule?: { key: string; schedule: Schedule };
+  /** The current input shape's schedule, and what the autotune chose for it (Winograd picks and kernel variants). */
+  private schedule?: { key: string; schedule: Schedule; kernels: KernelChoices };
   private queue: Promise<unknown> = Promise.resolve();
   /** Calls queued or running. */
   private pending = 0;
@@ -67,6 +77,7 @@ export class ResNetModel {
     private readonly source: string,
     ops: LayerOp[],
     private readonly kernels: readonly ConvVariant[],
+    private readonly winograd: NonNullable<ModelOptions['winograd']>,
   ) {
     this.ops = ops;
     this.parameterCount = parameterCount(tensors);
@@ -78,7 +89,9 @@ export class ResNetModel {
     if (!Array.isArray(kernels) || kernels.length === 0 || !kernels.every((k) => CONV_VARIANTS.includes(k))) {
       throw new InputError(`options.kernels must be a non-empty list of ${CONV_VARIANTS.join(', ')}; got ${JSON.stringify(kernels)}`);
     }
-    const model = new ResNetModel(gpu, prepared.config, prepared.meta, prepared.tensors, source, ops, kernels);
+    const winograd = options.winograd ?? 'measure';
+    if (!['measure', 'always', 'never'].includes(winograd)) throw new InputError(`options.winograd must be "measure", "always" or "never"; got ${JSON.stringify(winograd)}`);
+    const model = new ResNetModel(gpu, prepared.config, prepared.meta, prepared.tensors, source, ops, kernels, winograd);
     let device = gpu.device;
     try {
       if (gpu.lost) await gpu.restore();
@@ -147,7 +160,8 @@ export class ResNetModel {
   memory(): MemoryReport {
     const plan = this.schedule?.schedule.memory;
     return {
-      weightBytes: this.weightBytes,
+      weightBytes: this.weights?.bytes ?? 0,
+      parameterBytes: 4 * this.parameterCount,
       activationBytes: plan?.totalBytes ?? 0,
       unplannedActivationBytes: plan?.unplannedBytes ?? 0,
       activationBuffers: plan?.slotBytes.length ?? 0,
@@ -157,7 +171,7 @@ export class ResNetModel {
 
   /** Which convolution variant each layer runs for the last input shape run, and how the autotune chose it. */
   kernelChoices(): KernelChoices {
-    return this.schedule?.schedule.kernels ?? { tuneMs: 0, layers: [] };
+    return this.schedule?.kernels ?? { tuneMs: 0, layers: [] };
   }
 
   /** The schedule for an input shape, built now unless it is the current one (queued like a run). */
@@ -245,7 +259,6 @@ export class ResNetModel {
       throw e;
     }
     this.weights = weights;
-    this.weightBytes = weights.bytes;
     this.generation = generation;
   }
 
@@ -255,15 +268,78 @@ export class ResNetModel {
     if (this.schedule?.key !== key) {
       this.schedule?.schedule.destroy();
       this.schedule = undefined;
-      const spec = buildGraph(this.ops, shape, this.weights!, this.kernels);
       const input = `input [N, C, H, W] = [${shape.n}, ${shape.c}, ${shape.h}, ${shape.w}]`;
-      for (const [tensor, bytes] of spec.tensorBytes) {
-        if (!(bytes > 0)) throw new InputError(`${input} is too small for ${this.config.arch}: activation "${tensor}" comes out empty`);
-        checkBufferSize(this.gpu, bytes, 'storage', `${input}: activation "${tensor}"`, 'use a smaller batch or image size');
-      }
-      this.schedule = { key, schedule: await Schedule.create(this.gpu, spec) };
+      const check = (spec: GraphSpec): GraphSpec => {
+        for (const [tensor, bytes] of spec.tensorBytes) {
+          if (!(bytes > 0)) throw new InputError(`${input} is too small for ${this.config.arch}: activation "${tensor}" comes out empty`);
+          checkBufferSize(this.gpu, bytes, 'storage', `${input}: activation "${tensor}"`, 'use a smaller batch or image size');
+        }
+        return spec;
+      };
+      const picked = await this.pickWinograd(check(buildGraph(this.ops, shape, this.weights!, this.kernels)));
+      const schedule = await Schedule.create(this.gpu, check(buildGraph(this.ops, shape, this.weights!, this.kernels, picked.picks)));
+      const { tuneMs, layers } = schedule.kernels;
+      this.schedule = { key, schedule, kernels: { tuneMs: tuneMs + picked.choices.tuneMs, layers: [...picked.choices.layers, ...layers] } };
     }
     return this.schedule.schedule;
+  }
+
+  /**
+   * Which 3×3 stride-1 convs of a graph run as Winograd, and which direct variant the others that
+   * were measured run: by the autotune, each such conv's direct candidates against its Winograd
+   * steps, on trial buffers (freed after) and the conv's own weights (Winograd's uploaded only
+   * where measured; the graph built next keeps one form per conv).
+   */
+  private async pickWinograd(direct: GraphSpec): Promise<{ picks: Map<string, ConvPick>; choices: KernelChoices }> {
+    const none = { picks: new Map<string, ConvPick>(), choices: { tuneMs: 0, layers: [] } };
+    const ops = new Map(this.ops.map((op) => [op.name, op]));
+    const maxBinding = this.gpu.device.limits.maxStorageBufferBindingSize;
+    const convs = direct.steps.flatMap((step) => {
+      const op = ops.get(step.label);
+      if (!op || !winogradOp(op) || !(step.program instanceof Conv2dProgram)) return [];
+      const x = step.program.input;
+      const parts = [new WinogradInputProgram(x), winogradGemm(x, op.outChannels), new WinogradOutputProgram(x, op.outChannels, op.relu, op.residual !== undefined)] as const;
+      return parts[0].outputBytes <= maxBinding && parts[1].outputBytes <= maxBinding ? [{ op, step, direct: step.program, parts }] : [];
+    });
+    if (this.winograd === 'never' || convs.length === 0) return none;
+    if (this.winograd === 'always') return { ...none, picks: new Map(convs.map(({ op }) => [op.name, WINOGRAD])) };
+    const { gpu } = this;
+    const size = (f: (c: (typeof convs)[number]) => number): number => Math.max(...convs.map(f));
+    const [x, y, v, m] = [
+      size((c) => nhwc4Bytes(c.direct.input)),
+      size((c) => c.direct.outputBytes),
+      size((c) => c.parts[0].outputBytes),
+      size((c) => c.parts[1].outputBytes),
+    ].map((bytes, i) => storageBuffer(gpu, bytes, `winograd trial ${['x', 'y', 'v', 'm'][i]}`));
+    const trial: GPUBuffer[] = [x, y, v, m];
+    try {
+      const weights = this.weights!;
+      const { programs, choices } = await autotune<Candidate>(
+        gpu,
+        convs.map(({ op, step, direct, parts }) => ({
+          label: op.name,
+          // Winograd first: sliced finely, it is quick to time, and a direct conv that then loses
+          // by over 1.5× is timed once (a small layer's cannot be sliced: it runs whole).
+          candidates: [{ variant: WINOGRAD, parts: [...parts], tuneKey: direct.tuneKey }, ...(step.candidates ?? [step.program])],
+          bind: (program, pipeline) => {
+            const params = uniformBuffer(gpu, program.uniforms, `${op.name} trial params`);
+            trial.push(params);
+            const buffers =
+              program === parts[0]
+                ? [x, v]
+                : program === parts[1]
+                  ? [v, weights.get(`${op.name}.winograd`), weights.get(`${op.name}.identity`), m]
+                  : program === parts[2]
+                    ? [m, weights.get(`${op.name}.scaleBias`), y]
+                    : [x, weights.get(`${op.name}.weight`), weights.get(`${op.name}.scaleBias`), y];
+            return gpu.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [params, ...buffers].map((buffer, binding) => ({ binding, resource: { buffer } })) });
+          },
+        })),
+      );
+      return { picks: new Map(convs.map(({ op }, i) => [op.name, 'parts' in programs[i] ? WINOGRAD : (programs[i].variant as ConvVariant)])), choices };
+    } finally {
+      for (const b of trial) destroyBuffer(gpu, b);
+    }
   }
 
   /** Run a schedule and read back one output; with `gpu.debug`, a WebGPU error in it rejects. */

@@ -44,10 +44,22 @@ export function describeKernelChoices({ tuneMs, layers }: KernelChoices): string
   return `${tally(layers.map((t) => t.variant))} of ${layers.length} convs (${tally(layers.map((t) => t.from))}; ${(tuneMs / 1000).toFixed(2)} s)`;
 }
 
-/** A step with interchangeable programs, and how to bind each one's pipeline to the step's buffers. */
-export interface Tunable {
+/** A candidate that runs as several dispatches in order (Winograd's three), timed as one. */
+export interface ProgramSequence {
+  variant: string;
+  parts: Program[];
+  /** The layer shape, as the step's single-program candidates name it (Program.tuneKey). */
+  tuneKey: string;
+}
+
+export type Candidate = Program | ProgramSequence;
+
+const partsOf = (c: Candidate): Program[] => ('parts' in c ? c.parts : [c]);
+
+/** A step with interchangeable candidates, and how to bind each program's pipeline (each part of a sequence) to the step's buffers. */
+export interface Tunable<C extends Candidate = Program> {
   label: string;
-  candidates: Program[];
+  candidates: C[];
   bind(program: Program, pipeline: GPUComputePipeline): GPUBindGroup;
 }
 
@@ -95,7 +107,7 @@ export function defaultTuneCache(): TuneCache {
  * one with the least time per whole dispatch wins (see createClock). Picks are cached per adapter in
  * `gpu.tuneCache`. Returns the chosen program per step, and what was decided.
  */
-export async function autotune(gpu: Gpu, steps: Tunable[]): Promise<{ programs: Program[]; choices: KernelChoices }> {
+export async function autotune<C extends Candidate>(gpu: Gpu, steps: Tunable<C>[]): Promise<{ programs: C[]; choices: KernelChoices }> {
   const start = performance.now();
   const picks = new Map<string, { variant: string; from: Tuning['from']; ms: Record<string, number> }>();
   // Per candidate, on how many shapes in a row it has lost by more than PRUNE; past PRUNE_AFTER it is out.
@@ -103,8 +115,8 @@ export async function autotune(gpu: Gpu, steps: Tunable[]): Promise<{ programs: 
   const pruned = (variant: string): boolean => (losses.get(variant) ?? 0) >= PRUNE_AFTER;
   // Compile what may be measured in parallel, before timing anything.
   const uncached = steps.filter((s) => s.candidates.length > 1 && !gpu.tuneCache.get(cacheKey(gpu, s.candidates)));
-  await Promise.all(uncached.flatMap((s) => s.candidates).map((program) => getPipeline(gpu, program)));
-  const programs: Program[] = steps.map((s) => s.candidates[0]);
+  await Promise.all(uncached.flatMap((s) => s.candidates.flatMap(partsOf)).map((program) => getPipeline(gpu, program)));
+  const programs: C[] = steps.map((s) => s.candidates[0]);
   const tunings: (Tuning | undefined)[] = [];
   const measured = new Set<string>();
   const { clock, destroy } = createClock(gpu);
@@ -124,10 +136,13 @@ export async function autotune(gpu: Gpu, steps: Tunable[]): Promise<{ programs: 
           pick = { variant: variantOf(left[0]), from: 'pruned', ms: {} };
         } else {
           const ms: Record<string, number> = {};
-          for (const program of left) {
-            const pipeline = await getPipeline(gpu, program);
+          for (const candidate of left) {
+            const parts = await Promise.all(partsOf(candidate).map(async (program) => {
+              const pipeline = await getPipeline(gpu, program);
+              return { program, pipeline, bindGroup: step.bind(program, pipeline) };
+            }));
             const contender = PRUNE * Math.min(Infinity, ...Object.values(ms));
-            ms[variantOf(program)] = await timeProgram(clock, program, pipeline, step.bind(program, pipeline), contender);
+            ms[variantOf(candidate)] = await timeCandidate(clock, parts, contender);
           }
           const best = Math.min(...Object.values(ms));
           for (const [variant, t] of Object.entries(ms)) {
@@ -156,8 +171,8 @@ export async function autotune(gpu: Gpu, steps: Tunable[]): Promise<{ programs: 
  * early layers could prune it. (One that loses by over 3× on the largest is dropped there: on a
  * CPU adapter, the workgroup-memory kernels against the register one.)
  */
-function extremesFirst(steps: Tunable[]): number[] {
-  const size = (i: number): number => steps[i].candidates[0].workgroups.reduce((a, b) => a * b, 1);
+function extremesFirst(steps: Tunable<Candidate>[]): number[] {
+  const size = (i: number): number => Math.max(...partsOf(steps[i].candidates[0]).map((p) => p.workgroups.reduce((a, b) => a * b, 1)));
   const bySize = steps.map((_, i) => i).sort((a, b) => size(a) - size(b));
   const order: number[] = [];
   while (bySize.length) {
@@ -167,30 +182,33 @@ function extremesFirst(steps: Tunable[]): number[] {
   return order;
 }
 
-const variantOf = (program: Candidate): string => program.variant ?? program.name;
-const shapeOf = (program: Program): string => program.tuneKey ?? program.name;
+const variantOf = (c: Candidate | Kernel): string => c.variant ?? ('name' in c ? c.name : '');
+const shapeOf = (c: Candidate): string => c.tuneKey ?? ('parts' in c ? c.parts[0].name : c.name);
 
-/** What a candidate is to the cache: its variant name and what its pipeline compiles from. */
-type Candidate = Pick<Program, 'name' | 'shader' | 'constants' | 'variant'>;
+/** What a single-program candidate is to the cache: its variant name and what its pipeline compiles from. */
+type Kernel = Pick<Program, 'name' | 'shader' | 'constants' | 'variant'>;
 
 /** Adapter and candidates, with a hash of their source so that edited kernels are measured afresh. */
-function candidatesKey(gpu: Gpu, candidates: Candidate[]): string {
+function candidatesKey(gpu: Gpu, candidates: (Candidate | Kernel)[]): string {
   const { vendor, architecture, description } = gpu.adapter;
-  const source = candidates.map((c) => `${c.shader}${JSON.stringify(c.constants)}`).join('');
+  const source = candidates
+    .flatMap((c) => ('parts' in c ? c.parts : [c]))
+    .map((c) => `${c.shader}${JSON.stringify(c.constants)}`)
+    .join('');
   return `resnet-webgpu autotune|${vendor}/${architecture}/${description}|${candidates.map(variantOf).join(',')}#${fnv1a(source)}`;
 }
 
 /** A layer shape's pick. */
-const cacheKey = (gpu: Gpu, candidates: Program[]): string => `${candidatesKey(gpu, candidates)}|${shapeOf(candidates[0])}`;
+const cacheKey = (gpu: Gpu, candidates: Candidate[]): string => `${candidatesKey(gpu, candidates)}|${shapeOf(candidates[0])}`;
 /** Set once these candidates have been measured on this adapter, for any shape. */
-const measuredKey = (gpu: Gpu, candidates: Candidate[]): string => `${candidatesKey(gpu, candidates)}|measured`;
+const measuredKey = (gpu: Gpu, candidates: (Candidate | Kernel)[]): string => `${candidatesKey(gpu, candidates)}|measured`;
 
 /**
  * Whether the autotune has measured these candidates on this adapter before (on any model). A
  * loader compiling kernels ahead, while the weights download, can then leave out the candidates
  * that only measuring needs: a visit after the first mostly reads its picks from the cache.
  */
-export function hasMeasured(gpu: Gpu, candidates: Candidate[]): boolean {
+export function hasMeasured(gpu: Gpu, candidates: Kernel[]): boolean {
   return Boolean(gpu.tuneCache.get(measuredKey(gpu, candidates)));
 }
 
@@ -200,32 +218,45 @@ function fnv1a(text: string): string {
   return (h >>> 0).toString(16);
 }
 
-/**
- * Estimated ms of one whole dispatch of `program`: the better of two measurements, or of one when
- * the first already exceeds `contender` ms (a loser needs no precision, and on a CPU adapter one
- * measurement of a slow variant on a layer that cannot be sliced finely takes hundreds of ms).
- */
-async function timeProgram(clock: Clock, program: Program, pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, contender: number): Promise<number> {
-  const whole = program.workgroups;
-  const total = whole[0] * whole[1] * whole[2];
-  const sample = Math.min(total, 65535, Math.max(MIN_SAMPLE_GROUPS, Math.ceil((SAMPLE_FLOPS * total) / program.flops)));
-  let groups: [number, number, number] = [sample, 1, 1];
-  let repeats = 1;
-  let ms = await clock(pipeline, bindGroup, groups, repeats);
-  if (ms < FAST_MS) {
-    groups = whole;
-    for (ms = await clock(pipeline, bindGroup, groups, repeats); ms < MIN_MS && repeats < MAX_REPEATS; ) {
-      repeats *= 4;
-      ms = await clock(pipeline, bindGroup, groups, repeats);
-    }
-  }
-  const scale = total / (groups[0] * groups[1] * groups[2] * repeats);
-  if (ms * scale <= contender) ms = Math.min(ms, await clock(pipeline, bindGroup, groups, repeats));
-  return ms * scale;
+/** One dispatch as the clock runs it. */
+interface Dispatch {
+  pipeline: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+  groups: [number, number, number];
 }
 
-/** Runs `repeats` dispatches in one compute pass and says how many ms they took. */
-type Clock = (pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, groups: [number, number, number], repeats: number) => Promise<number>;
+/**
+ * Estimated ms of one whole run of a candidate (its dispatches in order): the better of two
+ * measurements, or of one when the first already exceeds `contender` ms (a loser needs no
+ * precision, and on a CPU adapter one measurement of a slow variant on a layer that cannot be
+ * sliced finely takes hundreds of ms). A slice runs the same fraction of every dispatch's workgroups.
+ */
+async function timeCandidate(clock: Clock, parts: { program: Program; pipeline: GPUComputePipeline; bindGroup: GPUBindGroup }[], contender: number): Promise<number> {
+  const count = (g: [number, number, number]): number => g[0] * g[1] * g[2];
+  const flops = parts.reduce((sum, p) => sum + p.program.flops, 0);
+  const largest = Math.max(...parts.map((p) => count(p.program.workgroups)));
+  const fraction = Math.min(1, Math.max(MIN_SAMPLE_GROUPS / largest, SAMPLE_FLOPS / flops));
+  let dispatches: Dispatch[] = parts.map(({ program, pipeline, bindGroup }) => {
+    const total = count(program.workgroups);
+    return { pipeline, bindGroup, groups: [Math.min(total, 65535, Math.max(1, Math.ceil(fraction * total))), 1, 1] };
+  });
+  let repeats = 1;
+  let ms = await clock(dispatches, repeats);
+  if (ms < FAST_MS) {
+    dispatches = parts.map(({ program, pipeline, bindGroup }) => ({ pipeline, bindGroup, groups: program.workgroups }));
+    for (ms = await clock(dispatches, repeats); ms < MIN_MS && repeats < MAX_REPEATS; ) {
+      repeats *= 4;
+      ms = await clock(dispatches, repeats);
+    }
+  }
+  // The share of the whole run measured, each dispatch weighted by its FLOPs.
+  const share = (repeats * dispatches.reduce((sum, d, i) => sum + (parts[i].program.flops * count(d.groups)) / count(parts[i].program.workgroups), 0)) / flops;
+  if (ms / share <= contender) ms = Math.min(ms, await clock(dispatches, repeats));
+  return ms / share;
+}
+
+/** Runs `dispatches`, `repeats` times over, in one compute pass and says how many ms they took. */
+type Clock = (dispatches: Dispatch[], repeats: number) => Promise<number>;
 
 /**
  * A clock from timestamp queries where the device has them: GPU time of the pass alone, without
@@ -234,12 +265,16 @@ type Clock = (pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, groups: [nu
  */
 function createClock(gpu: Gpu): { clock: Clock; destroy(): void } {
   const { device } = gpu;
-  const passes = (pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, groups: [number, number, number], repeats: number, timestampWrites?: GPUComputePassTimestampWrites): GPUCommandEncoder => {
+  const passes = (dispatches: Dispatch[], repeats: number, timestampWrites?: GPUComputePassTimestampWrites): GPUCommandEncoder => {
     const encoder = device.createCommandEncoder({ label: 'autotune' });
     const pass = encoder.beginComputePass({ timestampWrites });
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
-    for (let i = 0; i < repeats; i++) pass.dispatchWorkgroups(...groups);
+    for (let i = 0; i < repeats; i++) {
+      for (const { pipeline, bindGroup, groups } of dispatches) {
+        pass.setPipeline(pipeline);
+        pass.setBindGroup(0, bindGroup);
+        pass.dispatchWorkgroups(...groups);
+      }
+    }
     pass.end();
     return encoder;
   };
