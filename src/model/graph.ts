@@ -309,13 +309,19 @@ function convStep(op: ConvOp, x: Shape4, attrs: Conv2dAttributes, output: string
 /** A conv that may run as Winograd F(2×2, 3×3): 3×3, stride 1, pad 1, its output the same size as its input. */
 export const winogradOp = (op: LayerOp): op is ConvOp => op.op === 'conv' && !op.padToResidual && !stackedStem(op) && winogradApplies(convAttributes(op, op.relu, false));
 
-/** A conv's three Winograd steps (../kernels/winograd.ts); its direct weights are released. */
-export function winogradSteps(op: ConvOp, x: Shape4, weights: GpuWeights): (Step & { program: Program & { output: Shape4; outputBytes: number } })[] {
+/** A conv's three Winograd programs (../kernels/winograd.ts): input transform, GEMM, output transform with the conv's epilogue. */
+export function winogradPrograms(op: ConvOp, x: Shape4): [WinogradInputProgram, Conv2dProgram, WinogradOutputProgram] {
+  return [new WinogradInputProgram(x), winogradGemm(x, op.outChannels), new WinogradOutputProgram(x, op.outChannels, op.relu, op.residual !== undefined)];
+}
+
+/** A conv's three Winograd steps; its direct weights are released. */
+function winogradSteps(op: ConvOp, x: Shape4, weights: GpuWeights): (Step & { program: Program & { output: Shape4; outputBytes: number } })[] {
   weights.release(`${op.name}.weight`);
+  const [input, gemm, output] = winogradPrograms(op, x);
   const [v, m] = [`${op.name}.winograd_v`, `${op.name}.winograd_m`];
   return [
-    { label: `${op.name}.winograd_input`, program: new WinogradInputProgram(x), inputs: [op.input], output: v },
-    { label: `${op.name}.winograd_gemm`, program: winogradGemm(x, op.outChannels), inputs: [v, weights.get(`${op.name}.winograd`), weights.get(`${op.name}.identity`)], output: m },
-    { label: op.name, program: new WinogradOutputProgram(x, op.outChannels, op.relu, op.residual !== undefined), inputs: [m, weights.get(`${op.name}.scaleBias`)], output: op.output, inPlace: op.residual },
+    { label: `${op.name}.winograd_input`, program: input, inputs: [op.input], output: v },
+    { label: `${op.name}.winograd_gemm`, program: gemm, inputs: [v, weights.get(`${op.name}.winograd`), weights.get(`${op.name}.identity`)], output: m },
+    { label: op.name, program: output, inputs: [m, weights.get(`${op.name}.scaleBias`)], output: op.output, inPlace: op.residual },
   ];
 }

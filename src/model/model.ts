@@ -7,8 +7,7 @@ import { Schedule, type GraphSpec } from '../runtime/scheduler';
 import { destroyBuffer, storageBuffer, uniformBuffer } from '../runtime/buffers';
 import { Conv2dProgram, CONV_VARIANTS, type ConvVariant } from '../kernels/conv2d';
 import { autotune, type Candidate, type KernelChoices } from '../runtime/autotune';
-import { buildGraph, GpuWeights, graphPrograms, PROBABILITIES, WINOGRAD, winogradOp, type ConvPick } from './graph';
-import { WinogradInputProgram, winogradGemm, WinogradOutputProgram } from '../kernels/winograd';
+import { buildGraph, GpuWeights, graphPrograms, PROBABILITIES, WINOGRAD, winogradOp, winogradPrograms, type ConvPick } from './graph';
 import { checkImage, IMAGENET_PREPROCESS, preprocessImages, shrinkToFit, type RgbaImage } from './images';
 import { describeResNet, expectedTensors, INPUT, LOGITS, type LayerOp, type ResNetConfig } from './resnet';
 import { parameterCount, type ModelMeta, type PreparedWeights, type TensorMap } from './tensors';
@@ -298,7 +297,7 @@ export class ResNetModel {
       const op = ops.get(step.label);
       if (!op || !winogradOp(op) || !(step.program instanceof Conv2dProgram)) return [];
       const x = step.program.input;
-      const parts = [new WinogradInputProgram(x), winogradGemm(x, op.outChannels), new WinogradOutputProgram(x, op.outChannels, op.relu, op.residual !== undefined)] as const;
+      const parts = winogradPrograms(op, x);
       return parts[0].outputBytes <= maxBinding && parts[1].outputBytes <= maxBinding ? [{ op, step, direct: step.program, parts }] : [];
     });
     if (this.winograd === 'never' || convs.length === 0) return none;
@@ -320,7 +319,7 @@ export class ResNetModel {
           label: op.name,
           // Winograd first: sliced finely, it is quick to time, and a direct conv that then loses
           // by over 1.5× is timed once (a small layer's cannot be sliced: it runs whole).
-          candidates: [{ variant: WINOGRAD, parts: [...parts], tuneKey: direct.tuneKey }, ...(step.candidates ?? [step.program])],
+          candidates: [{ variant: WINOGRAD, parts, tuneKey: direct.tuneKey }, ...(step.candidates ?? [step.program])],
           bind: (program, pipeline) => {
             const params = uniformBuffer(gpu, program.uniforms, `${op.name} trial params`);
             trial.push(params);
