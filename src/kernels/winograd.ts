@@ -17,7 +17,7 @@ import { Conv2dProgram, type Conv2dAttributes } from './conv2d';
  *    residual, ReLU).
  * Whether a layer runs this way or as one direct convolution is measured per adapter and shape
  * (the autotune, from ResNetModel's pickWinograd): on SwiftShader it wins on the 14×14 and 7×7
- * layers (~1.7× there), ties on 56×56; on GPUs its GEMM lacks the tiled variants.
+ * layers (~2× there), ties on 56×56; on GPUs its GEMM lacks the tiled variants.
  */
 export function winogradApplies(attrs: Conv2dAttributes): boolean {
   const { kernelH, kernelW, strideH, strideW, pads, dilationH, dilationW } = attrs;
