@@ -1,5 +1,5 @@
 import { PreprocessProgram, type PreprocessConfig } from '../kernels/preprocess';
-import { destroyBuffer, uniformBuffer, uploadBuffer } from '../runtime/buffers';
+import { bindBuffers, destroyBuffer, uniformBuffer, uploadBuffer } from '../runtime/buffers';
 import type { Gpu } from '../runtime/device';
 import { InputError, typeName } from '../runtime/errors';
 import { getPipeline } from '../runtime/pipelines';
@@ -88,12 +88,7 @@ export async function preprocessImages(
   const words = (img: RgbaImage): Uint32Array => (img.data.byteOffset % 4 ? new Uint32Array(img.data.slice().buffer) : new Uint32Array(img.data.buffer, img.data.byteOffset, img.width * img.height));
   const pixels = images.map((img, i) => uploadBuffer(gpu, words(img), `image ${i}`));
   const uniforms = programs.map((p, i) => uniformBuffer(gpu, p.uniforms, `image ${i} params`));
-  const bindGroups = programs.map((_, i) =>
-    gpu.device.createBindGroup({
-      layout: pipelines[i].getBindGroupLayout(0),
-      entries: [uniforms[i], pixels[i], output].map((buffer, binding) => ({ binding, resource: { buffer } })),
-    }),
-  );
+  const bindGroups = programs.map((_, i) => bindBuffers(gpu, pipelines[i], [uniforms[i], pixels[i], output]));
   return {
     encode(encoder) {
       const pass = encoder.beginComputePass({ label: 'preprocess' });

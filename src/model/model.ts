@@ -4,7 +4,7 @@ import { DeviceLostError, DisposedError, GpuError, GpuLimitError, InputError, Re
 import { nchwToNhwc4, nhwc4Bytes, type Shape4 } from '../runtime/layout';
 import { getPipeline } from '../runtime/pipelines';
 import { Schedule, type GraphSpec } from '../runtime/scheduler';
-import { destroyBuffer, storageBuffer, uniformBuffer } from '../runtime/buffers';
+import { bindBuffers, destroyBuffer, storageBuffer } from '../runtime/buffers';
 import { Conv2dProgram, CONV_VARIANTS, type ConvVariant } from '../kernels/conv2d';
 import { autotune, type Candidate, type KernelChoices } from '../runtime/autotune';
 import { buildGraph, GpuWeights, graphPrograms, PROBABILITIES, WINOGRAD, winogradOp, winogradPrograms, type ConvPick } from './graph';
@@ -291,6 +291,7 @@ export class ResNetModel {
    */
   private async pickWinograd(direct: GraphSpec): Promise<{ picks: Map<string, ConvPick>; choices: KernelChoices }> {
     const none = { picks: new Map<string, ConvPick>(), choices: { tuneMs: 0, layers: [] } };
+    if (this.winograd === 'never') return none;
     const ops = new Map(this.ops.map((op) => [op.name, op]));
     const maxBinding = this.gpu.device.limits.maxStorageBufferBindingSize;
     const convs = direct.steps.flatMap((step) => {
@@ -300,7 +301,7 @@ export class ResNetModel {
       const parts = winogradPrograms(op, x);
       return parts[0].outputBytes <= maxBinding && parts[1].outputBytes <= maxBinding ? [{ op, step, direct: step.program, parts }] : [];
     });
-    if (this.winograd === 'never' || convs.length === 0) return none;
+    if (convs.length === 0) return none;
     if (this.winograd === 'always') return { ...none, picks: new Map(convs.map(({ op }) => [op.name, WINOGRAD])) };
     const { gpu } = this;
     const size = (f: (c: (typeof convs)[number]) => number): number => Math.max(...convs.map(f));
@@ -310,7 +311,6 @@ export class ResNetModel {
       size((c) => c.parts[0].outputBytes),
       size((c) => c.parts[1].outputBytes),
     ].map((bytes, i) => storageBuffer(gpu, bytes, `winograd trial ${['x', 'y', 'v', 'm'][i]}`));
-    const trial: GPUBuffer[] = [x, y, v, m];
     try {
       const weights = this.weights!;
       const { programs, choices } = await autotune<Candidate>(
@@ -320,9 +320,7 @@ export class ResNetModel {
           // Winograd first: sliced finely, it is quick to time, and a direct conv that then loses
           // by over 1.5× is timed once (a small layer's cannot be sliced: it runs whole).
           candidates: [{ variant: WINOGRAD, parts, tuneKey: direct.tuneKey }, ...(step.candidates ?? [step.program])],
-          bind: (program, pipeline) => {
-            const params = uniformBuffer(gpu, program.uniforms, `${op.name} trial params`);
-            trial.push(params);
+          bind: (program, pipeline, params) => {
             const buffers =
               program === parts[0]
                 ? [x, v]
@@ -331,13 +329,13 @@ export class ResNetModel {
                   : program === parts[2]
                     ? [m, weights.get(`${op.name}.scaleBias`), y]
                     : [x, weights.get(`${op.name}.weight`), weights.get(`${op.name}.scaleBias`), y];
-            return gpu.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [params, ...buffers].map((buffer, binding) => ({ binding, resource: { buffer } })) });
+            return bindBuffers(gpu, pipeline, [params, ...buffers], `${op.name} trial`);
           },
         })),
       );
       return { picks: new Map(convs.map(({ op }, i) => [op.name, 'parts' in programs[i] ? WINOGRAD : (programs[i].variant as ConvVariant)])), choices };
     } finally {
-      for (const b of trial) destroyBuffer(gpu, b);
+      for (const b of [x, y, v, m]) destroyBuffer(gpu, b);
     }
   }
 

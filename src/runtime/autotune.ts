@@ -1,6 +1,6 @@
-import { createBuffer, destroyBuffer } from './buffers';
+import { createBuffer, destroyBuffer, uniformBuffer } from './buffers';
 import type { Gpu } from './device';
-import { getPipeline } from './pipelines';
+import { getPipeline, type Kernel } from './pipelines';
 import { canProfile } from './profiler';
 import type { Program } from './program';
 
@@ -54,13 +54,21 @@ export interface ProgramSequence {
 
 export type Candidate = Program | ProgramSequence;
 
-const partsOf = (c: Candidate): Program[] => ('parts' in c ? c.parts : [c]);
+/** A candidate's programs: a sequence's parts, else itself. */
+function partsOf(c: Candidate): Program[];
+function partsOf(c: Candidate | Named): Kernel[];
+function partsOf(c: Candidate | Named): Kernel[] {
+  return 'parts' in c ? c.parts : [c];
+}
 
-/** A step with interchangeable candidates, and how to bind each program's pipeline (each part of a sequence) to the step's buffers. */
+/**
+ * A step with interchangeable candidates, and how to bind each program's pipeline (each part of a
+ * sequence) to the step's buffers, with `params` (the program's uniforms, made by the autotune).
+ */
 export interface Tunable<C extends Candidate = Program> {
   label: string;
   candidates: C[];
-  bind(program: Program, pipeline: GPUComputePipeline): GPUBindGroup;
+  bind(program: Program, pipeline: GPUComputePipeline, params: GPUBuffer): GPUBindGroup;
 }
 
 // Slow (CPU) adapters are timed on a slice of a layer of about this many FLOPs, not the whole
@@ -115,11 +123,12 @@ export async function autotune<C extends Candidate>(gpu: Gpu, steps: Tunable<C>[
   const pruned = (variant: string): boolean => (losses.get(variant) ?? 0) >= PRUNE_AFTER;
   // Compile what may be measured in parallel, before timing anything.
   const uncached = steps.filter((s) => s.candidates.length > 1 && !gpu.tuneCache.get(cacheKey(gpu, s.candidates)));
-  await Promise.all(uncached.flatMap((s) => s.candidates.flatMap(partsOf)).map((program) => getPipeline(gpu, program)));
+  await Promise.all(uncached.flatMap((s) => s.candidates.flatMap((c) => partsOf(c))).map((program) => getPipeline(gpu, program)));
   const programs: C[] = steps.map((s) => s.candidates[0]);
   const tunings: (Tuning | undefined)[] = [];
   const measured = new Set<string>();
   const { clock, destroy } = createClock(gpu);
+  const trialParams: GPUBuffer[] = [];
   try {
     for (const i of extremesFirst(steps)) {
       const step = steps[i];
@@ -139,7 +148,9 @@ export async function autotune<C extends Candidate>(gpu: Gpu, steps: Tunable<C>[
           for (const candidate of left) {
             const parts = await Promise.all(partsOf(candidate).map(async (program) => {
               const pipeline = await getPipeline(gpu, program);
-              return { program, pipeline, bindGroup: step.bind(program, pipeline) };
+              const params = uniformBuffer(gpu, program.uniforms, `${step.label} trial params`);
+              trialParams.push(params);
+              return { program, pipeline, bindGroup: step.bind(program, pipeline, params) };
             }));
             const contender = PRUNE * Math.min(Infinity, ...Object.values(ms));
             ms[variantOf(candidate)] = await timeCandidate(clock, parts, contender);
@@ -160,6 +171,7 @@ export async function autotune<C extends Candidate>(gpu: Gpu, steps: Tunable<C>[
     }
   } finally {
     destroy();
+    for (const b of trialParams) destroyBuffer(gpu, b);
   }
   for (const key of measured) gpu.tuneCache.set(key, 'yes');
   return { programs, choices: { tuneMs: performance.now() - start, layers: tunings.filter((t) => t !== undefined) } };
@@ -182,17 +194,17 @@ function extremesFirst(steps: Tunable<Candidate>[]): number[] {
   return order;
 }
 
-const variantOf = (c: Candidate | Kernel): string => c.variant ?? ('name' in c ? c.name : '');
+const variantOf = (c: Candidate | Named): string => ('parts' in c ? c.variant : (c.variant ?? c.name));
 const shapeOf = (c: Candidate): string => c.tuneKey ?? ('parts' in c ? c.parts[0].name : c.name);
 
 /** What a single-program candidate is to the cache: its variant name and what its pipeline compiles from. */
-type Kernel = Pick<Program, 'name' | 'shader' | 'constants' | 'variant'>;
+type Named = Kernel & Pick<Program, 'variant'>;
 
 /** Adapter and candidates, with a hash of their source so that edited kernels are measured afresh. */
-function candidatesKey(gpu: Gpu, candidates: (Candidate | Kernel)[]): string {
+function candidatesKey(gpu: Gpu, candidates: (Candidate | Named)[]): string {
   const { vendor, architecture, description } = gpu.adapter;
   const source = candidates
-    .flatMap((c) => ('parts' in c ? c.parts : [c]))
+    .flatMap((c) => partsOf(c))
     .map((c) => `${c.shader}${JSON.stringify(c.constants)}`)
     .join('');
   return `resnet-webgpu autotune|${vendor}/${architecture}/${description}|${candidates.map(variantOf).join(',')}#${fnv1a(source)}`;
@@ -201,14 +213,14 @@ function candidatesKey(gpu: Gpu, candidates: (Candidate | Kernel)[]): string {
 /** A layer shape's pick. */
 const cacheKey = (gpu: Gpu, candidates: Candidate[]): string => `${candidatesKey(gpu, candidates)}|${shapeOf(candidates[0])}`;
 /** Set once these candidates have been measured on this adapter, for any shape. */
-const measuredKey = (gpu: Gpu, candidates: (Candidate | Kernel)[]): string => `${candidatesKey(gpu, candidates)}|measured`;
+const measuredKey = (gpu: Gpu, candidates: (Candidate | Named)[]): string => `${candidatesKey(gpu, candidates)}|measured`;
 
 /**
  * Whether the autotune has measured these candidates on this adapter before (on any model). A
  * loader compiling kernels ahead, while the weights download, can then leave out the candidates
  * that only measuring needs: a visit after the first mostly reads its picks from the cache.
  */
-export function hasMeasured(gpu: Gpu, candidates: Kernel[]): boolean {
+export function hasMeasured(gpu: Gpu, candidates: Named[]): boolean {
   return Boolean(gpu.tuneCache.get(measuredKey(gpu, candidates)));
 }
 

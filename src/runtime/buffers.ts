@@ -36,6 +36,11 @@ export function storageBuffer(gpu: Gpu, size: number, label?: string): GPUBuffer
   return createBuffer(gpu, size, storageUsage(), label);
 }
 
+/** A bind group of group 0 binding `buffers` in order (binding 0 = the uniforms, by the convention in ./program.ts). */
+export function bindBuffers(gpu: Gpu, pipeline: GPUComputePipeline, buffers: GPUBuffer[], label?: string): GPUBindGroup {
+  return gpu.device.createBindGroup({ label, layout: pipeline.getBindGroupLayout(0), entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })) });
+}
+
 export function uniformBuffer(gpu: Gpu, data: ArrayBuffer, label?: string): GPUBuffer {
   const buffer = createBuffer(gpu, data.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label);
   gpu.device.queue.writeBuffer(buffer, 0, data);

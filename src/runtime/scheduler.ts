@@ -1,5 +1,5 @@
 import { autotune, type KernelChoices } from './autotune';
-import { createBuffer, destroyBuffer, storageBuffer, uniformBuffer } from './buffers';
+import { bindBuffers, createBuffer, destroyBuffer, storageBuffer, uniformBuffer } from './buffers';
 import type { Gpu } from './device';
 import { GpuError } from './errors';
 import { getPipeline } from './pipelines';
@@ -59,31 +59,13 @@ export class Schedule {
       for (const [i, bytes] of memory.slotBytes.entries()) slots.push(storageBuffer(gpu, bytes, `activations ${i}`));
       const bufferOf = (t: string | GPUBuffer): GPUBuffer => (typeof t === 'string' ? slots[memory.slotOf.get(t)!] : t);
       const bind = (step: Step, params: GPUBuffer, pipeline: GPUComputePipeline): GPUBindGroup =>
-        gpu.device.createBindGroup({
-          label: step.label,
-          layout: pipeline.getBindGroupLayout(0),
-          entries: [params, ...step.inputs.map(bufferOf), bufferOf(step.output)].map((buffer, binding) => ({ binding, resource: { buffer } })),
-        });
+        bindBuffers(gpu, pipeline, [params, ...step.inputs.map(bufferOf), bufferOf(step.output)], step.label);
       // The autotune runs each candidate on its step's buffers, with the candidate's own uniforms.
       const tuned = spec.steps.filter((step) => step.candidates);
-      const trial: GPUBuffer[] = [];
-      let picked;
-      try {
-        picked = await autotune(
-          gpu,
-          tuned.map((step) => ({
-            label: step.label,
-            candidates: step.candidates!,
-            bind: (program, pipeline) => {
-              const params = uniformBuffer(gpu, program.uniforms, `${step.label} trial params`);
-              trial.push(params);
-              return bind(step, params, pipeline);
-            },
-          })),
-        );
-      } finally {
-        for (const b of trial) destroyBuffer(gpu, b);
-      }
+      const picked = await autotune(
+        gpu,
+        tuned.map((step) => ({ label: step.label, candidates: step.candidates!, bind: (_, pipeline, params) => bind(step, params, pipeline) })),
+      );
       const steps = spec.steps.map((step) => (step.candidates ? { ...step, program: picked.programs[tuned.indexOf(step)] } : step));
       for (const s of steps) uniforms.push(uniformBuffer(gpu, s.program.uniforms, `${s.label} params`));
       const pipelines = await Promise.all(steps.map((s) => getPipeline(gpu, s.program)));
