@@ -52,3 +52,10 @@ test('hf: in the browser: the second load comes from the Cache API with no reque
     await server.close();
   }
 });
+
+test('fetchWeights writes to the Cache API only once its storeAfter gate opens (loadModel: after the first result)', async ({ page }) => {
+  const ref = torchReference({ arch: 'resnet18', classes: 10, batch: 1, height: 32, width: 32 });
+  await page.goto('/e2e/fetch.html');
+  await page.waitForFunction(() => typeof window.cachedAfter === 'function');
+  expect(await page.evaluate((model) => window.cachedAfter(model), url(ref.model))).toEqual({ beforeGate: false, afterGate: true });
+});

@@ -1,6 +1,7 @@
 // Test page script: exposes `window.loadFromWeb`, which loads a model with loadModel (Cache API,
-// progress events) and runs one input through it.
-import { createGpu, loadModel, type Gpu, type LoadOptions, type LoadProgress } from '../src/index';
+// progress events) and runs one input through it, and `window.cachedAfter`, which shows when
+// fetchWeights writes to the Cache API.
+import { CACHE_NAME, createGpu, fetchWeights, loadModel, type Gpu, type LoadOptions, type LoadProgress } from '../src/index';
 import { readNpy } from '../src/cli/npy';
 
 export interface FetchResult {
@@ -12,6 +13,7 @@ export interface FetchResult {
 declare global {
   interface Window {
     loadFromWeb(source: string, options: Omit<LoadOptions, 'onProgress'>, inputUrl: string): Promise<FetchResult>;
+    cachedAfter(url: string): Promise<{ beforeGate: boolean; afterGate: boolean }>;
   }
 }
 
@@ -26,4 +28,17 @@ window.loadFromWeb = async (source, options, inputUrl) => {
   } finally {
     model.dispose();
   }
+};
+
+/** Whether `url` is in the Cache API once fetchWeights has returned, and once its `storeAfter` gate has opened. */
+window.cachedAfter = async (url) => {
+  const cache = await caches.open(CACHE_NAME);
+  const cached = async (): Promise<boolean> => (await cache.match(new URL(url, location.href).href)) !== undefined;
+  let open!: () => void;
+  await fetchWeights(url, {}, new Promise<void>((resolve) => (open = resolve)));
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const beforeGate = await cached();
+  open();
+  for (let i = 0; i < 100 && !(await cached()); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  return { beforeGate, afterGate: await cached() };
 };

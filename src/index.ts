@@ -2,7 +2,7 @@
 export { createGpu, describeAdapter, type Gpu, type AdapterSummary, type GpuOptions } from './runtime/device';
 export { ResnetWebGpuError, WebGpuUnavailableError, WeightsError, InputError, GpuError, DeviceLostError, GpuLimitError, DisposedError } from './runtime/errors';
 export { ResNetModel, type RunOptions, type MemoryReport, type ModelOptions } from './model/model';
-export { CONV_VARIANTS, type ConvVariant } from './kernels/conv2d';
+export { CONV_VARIANTS, defaultConvVariants, type ConvVariant } from './kernels/conv2d';
 export { describeKernelChoices, type TuneCache, type Tuning, type KernelChoices } from './runtime/autotune';
 export { IMAGENET_PREPROCESS, type RgbaImage } from './model/images';
 export type { PreprocessConfig } from './kernels/preprocess';
@@ -17,7 +17,7 @@ export { fetchWeights, CACHE_NAME, HF_WEIGHT_FILES, type FetchOptions, type Load
 import type { Gpu } from './runtime/device';
 import { ResNetModel } from './model/model';
 import { fetchWeights, type LoadOptions } from './model/fetch';
-import { CONV_VARIANTS, convKernel } from './kernels/conv2d';
+import { convKernel, defaultConvVariants } from './kernels/conv2d';
 import { getPipeline } from './runtime/pipelines';
 import { hasMeasured } from './runtime/autotune';
 
@@ -27,12 +27,25 @@ import { hasMeasured } from './runtime/autotune';
  * Streams with progress, retries, checks sha256 where known and caches in the browser (see LoadOptions).
  */
 export async function loadModel(gpu: Gpu, source: string | URL, options: LoadOptions = {}): Promise<ResNetModel> {
-  // The conv kernels are the slowest to compile (~1 s on a CPU adapter): start while the weights
+  // The conv kernels are the slowest to compile (0.4–0.75 s each on a CPU adapter): start while the weights
   // download. The autotune's other candidates only until it has measured them on this adapter:
   // later visits read their picks from the cache. A failure here shows again, with its message,
   // when the model compiles the kernel.
-  const kernels = CONV_VARIANTS.map(convKernel);
+  const kernels = defaultConvVariants(gpu.adapter.isFallbackAdapter).map(convKernel);
   for (const kernel of hasMeasured(gpu, kernels) ? kernels.slice(0, 1) : kernels) getPipeline(gpu, kernel).catch(() => undefined);
-  const { weights, url } = await fetchWeights(source, options);
-  return ResNetModel.load(gpu, weights, url);
+  // The browser cache is written after the first result rather than during it: on a CPU adapter
+  // the write competes with loading and the first run for the same cores (~0.45 s of a 2-core
+  // machine's first result for ResNet-50). A run started as soon as the load resolves is queued
+  // by the time the timeout fires, so `idle` waits for it.
+  let loaded!: (model?: ResNetModel) => void;
+  const storeAfter = new Promise<void>((resolve) => (loaded = (model) => setTimeout(() => void (model ? model.idle().then(resolve) : resolve()))));
+  try {
+    const { weights, url } = await fetchWeights(source, options, storeAfter);
+    const model = await ResNetModel.load(gpu, weights, url);
+    loaded(model);
+    return model;
+  } catch (e) {
+    loaded();
+    throw e;
+  }
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { CONV_VARIANTS, createNodeGpu, fileTuneCache, InputError, ResNetModel, type TuneCache } from '../src/node';
-import { convKernel } from '../src/kernels/conv2d';
+import { convKernel, defaultConvVariants } from '../src/kernels/conv2d';
 import { hasMeasured } from '../src/runtime/autotune';
 import { randomInput, smallModel } from './small-model';
 
@@ -17,12 +17,15 @@ const memoryCache = (): TuneCache & { entries: Map<string, string> } => {
 const SHAPE = [2, 3, 40, 40];
 const input = randomInput(SHAPE, 7);
 
+// Every variant, as on a GPU (a fallback adapter's default is `register` alone: the next test).
+const ALL = { kernels: CONV_VARIANTS };
+
 test('each conv shape is measured once, runs its fastest candidate, and a second model reads the picks from the cache', async () => {
   const cache = memoryCache();
   const gpu = await createNodeGpu({ tuneCache: cache });
   const kernels = CONV_VARIANTS.map(convKernel);
   expect(hasMeasured(gpu, kernels)).toBe(false);
-  const first = await ResNetModel.load(gpu, smallModel());
+  const first = await ResNetModel.load(gpu, smallModel(), 'small', ALL);
   const logits = await first.run(input, SHAPE);
   const { layers, tuneMs } = first.kernelChoices();
   // In run order, where a block's shortcut runs just before its sum: compare as sets.
@@ -54,12 +57,25 @@ test('each conv shape is measured once, runs its fastest candidate, and a second
   expect(hasMeasured(gpu, kernels)).toBe(true);
   expect(hasMeasured(gpu, kernels.slice(0, 2))).toBe(false);
 
-  const second = await ResNetModel.load(gpu, smallModel());
+  const second = await ResNetModel.load(gpu, smallModel(), 'small', ALL);
   expect(await second.run(input, SHAPE)).toEqual(logits);
   const again = second.kernelChoices().layers;
   expect(again.map((t) => [t.label, t.variant])).toEqual(layers.map((t) => [t.label, t.variant]));
   expect(again.every((t) => t.from === 'cache')).toBe(true);
   await Promise.all([first.dispose(), second.dispose()]);
+});
+
+test('by default a fallback adapter measures only the barrier-free variant (and Winograd), a GPU every variant', async () => {
+  expect(defaultConvVariants(true)).toEqual(['register']);
+  expect(defaultConvVariants(false)).toEqual(CONV_VARIANTS);
+  const gpu = await createNodeGpu({ tuneCache: memoryCache() });
+  const model = await ResNetModel.load(gpu, smallModel());
+  await model.run(input, SHAPE);
+  const allowed = [...defaultConvVariants(gpu.adapter.isFallbackAdapter), 'winograd'];
+  const { layers } = model.kernelChoices();
+  expect(layers.some((t) => t.from === 'measured')).toBe(true);
+  for (const t of layers) expect([t.variant, ...Object.keys(t.ms)].filter((v) => !allowed.includes(v)), t.label).toEqual([]);
+  await model.dispose();
 });
 
 test('a cached pick that is not among the candidates is measured afresh', async () => {

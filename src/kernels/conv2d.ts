@@ -29,6 +29,16 @@ export interface Conv2dAttributes {
 export const CONV_VARIANTS = ['register', 'tiled64', 'tiled32'] as const;
 export type ConvVariant = (typeof CONV_VARIANTS)[number];
 
+/**
+ * The variants the autotune measures unless told otherwise (ModelOptions.kernels): every one on a
+ * GPU, only `register` on a fallback (CPU) adapter. On SwiftShader the tiled variants measured 3–4×
+ * slower than `register` on every ResNet-50 layer, and compiling them cost ~0.75 s of the first
+ * result before the autotune could rule them out.
+ */
+export function defaultConvVariants(fallbackAdapter: boolean): readonly ConvVariant[] {
+  return fallbackAdapter ? ['register'] : CONV_VARIANTS;
+}
+
 /** A variant's shader: `register` has its own; the tiled ones share one, the tile size a uniform. */
 export function convKernel(variant: ConvVariant): Kernel & { variant: ConvVariant } {
   return { variant, constants: {}, ...(variant === 'register' ? { name: 'conv2d', shader: registerShader } : { name: 'conv2d_tiled', shader: tiledShader }) };

@@ -31,21 +31,22 @@ export const HF_WEIGHT_FILES = ['model.safetensors', 'model.safetensors.index.js
 
 /**
  * Fetch and open weights from a URL (any format openWeights reads; companion files resolved beside
- * it) or from `hf:owner/repo[@revision]`. Returns the weights and the URL they came from.
+ * it) or from `hf:owner/repo[@revision]`. Returns the weights and the URL they came from. Files
+ * fetched are written to the Cache API once `storeAfter` settles.
  */
-export async function fetchWeights(source: string | URL, options: LoadOptions = {}): Promise<{ weights: PreparedWeights; url: string }> {
-  if (String(source).startsWith('hf:')) return fetchHf(String(source), options);
+export async function fetchWeights(source: string | URL, options: LoadOptions = {}, storeAfter: Promise<unknown> = Promise.resolve()): Promise<{ weights: PreparedWeights; url: string }> {
+  if (String(source).startsWith('hf:')) return fetchHf(String(source), options, storeAfter);
   const url = new URL(source, globalThis.location?.href);
-  return { weights: await openWeights(url.pathname, new WebFiles(url, options).read, options), url: url.href };
+  return { weights: await openWeights(url.pathname, new WebFiles(url, options, storeAfter).read, options), url: url.href };
 }
 
-async function fetchHf(source: string, options: LoadOptions): Promise<{ weights: PreparedWeights; url: string }> {
+async function fetchHf(source: string, options: LoadOptions, storeAfter: Promise<unknown>): Promise<{ weights: PreparedWeights; url: string }> {
   const match = /^hf:([\w.-]+)\/([\w.-]+)(?:@(\S+))?$/.exec(source);
   if (!match) throw new WeightsError(source, 'expected hf:owner/repo or hf:owner/repo@revision');
   const [, owner, repo, revision = 'main'] = match;
   const host = options.hfHost ?? HF_HOST;
   const base = new URL(`${owner}/${repo}/resolve/${encodeURIComponent(revision)}/`, host.endsWith('/') ? host : `${host}/`);
-  const files = new WebFiles(base, options);
+  const files = new WebFiles(base, options, storeAfter);
   // Cached candidates first, so a repeated load makes no request (not even a 404 for a candidate tried before).
   let file: string | undefined;
   for (const name of HF_WEIGHT_FILES) if (!file && (await files.isCached(name))) file = name;
@@ -88,6 +89,8 @@ class WebFiles {
   constructor(
     private readonly base: URL,
     private readonly options: FetchOptions,
+    /** Cache API writes wait for this: writing 100 MB (~0.4 s of CPU) would otherwise compete with loading the model. */
+    private readonly storeAfter: Promise<unknown>,
   ) {}
 
   readonly read: ReadFile = async (name) => {
@@ -122,8 +125,8 @@ class WebFiles {
         const bytes = await this.download(name, url, optional);
         const cache = bytes && (await this.openCache());
         if (cache) {
-          // Stored while the model loads rather than before (~0.35 s for 100 MB); a full quota only costs the next load a download.
-          const put = cache.put(url, new Response(bytes as Uint8Array<ArrayBuffer>)).catch(() => undefined);
+          // A full quota only costs the next load a download.
+          const put = this.storeAfter.then(() => cache.put(url, new Response(bytes as Uint8Array<ArrayBuffer>))).catch(() => undefined);
           storing.set(url, put);
           void put.finally(() => storing.get(url) === put && storing.delete(url));
         }

@@ -5,7 +5,7 @@ import { nchwToNhwc4, nhwc4Bytes, type Shape4 } from '../runtime/layout';
 import { getPipeline } from '../runtime/pipelines';
 import { Schedule, type GraphSpec } from '../runtime/scheduler';
 import { bindBuffers, destroyBuffer, storageBuffer } from '../runtime/buffers';
-import { Conv2dProgram, CONV_VARIANTS, type ConvVariant } from '../kernels/conv2d';
+import { Conv2dProgram, CONV_VARIANTS, defaultConvVariants, type ConvVariant } from '../kernels/conv2d';
 import { autotune, type Candidate, type KernelChoices } from '../runtime/autotune';
 import { buildGraph, GpuWeights, graphPrograms, PROBABILITIES, WINOGRAD, winogradOp, winogradPrograms, type ConvPick } from './graph';
 import { checkImage, IMAGENET_PREPROCESS, preprocessImages, shrinkToFit, type RgbaImage } from './images';
@@ -14,8 +14,9 @@ import { parameterCount, type ModelMeta, type PreparedWeights, type TensorMap } 
 
 export interface ModelOptions {
   /**
-   * The convolution variants the autotune may choose among (default: all, CONV_VARIANTS); one
-   * variant runs it everywhere without measuring.
+   * The convolution variants the autotune may choose among (default: defaultConvVariants, all of
+   * CONV_VARIANTS on a GPU, `register` on a fallback adapter); one variant runs everywhere unmeasured
+   * (Winograd aside).
    */
   kernels?: readonly ConvVariant[];
   /**
@@ -84,7 +85,7 @@ export class ResNetModel {
 
   static async load(gpu: Gpu, prepared: PreparedWeights, source = 'weights', options: ModelOptions = {}): Promise<ResNetModel> {
     const ops = checkPrepared(prepared, source);
-    const kernels = options.kernels ?? CONV_VARIANTS;
+    const kernels = options.kernels ?? defaultConvVariants(gpu.adapter.isFallbackAdapter);
     if (!Array.isArray(kernels) || kernels.length === 0 || !kernels.every((k) => CONV_VARIANTS.includes(k))) {
       throw new InputError(`options.kernels must be a non-empty list of ${CONV_VARIANTS.join(', ')}; got ${JSON.stringify(kernels)}`);
     }
@@ -171,6 +172,11 @@ export class ResNetModel {
   /** Which convolution variant each layer runs for the last input shape run, and how the autotune chose it. */
   kernelChoices(): KernelChoices {
     return this.schedule?.kernels ?? { tuneMs: 0, layers: [] };
+  }
+
+  /** Resolves once every call queued so far has finished (whether it succeeded or not). */
+  idle(): Promise<void> {
+    return this.queue.then(() => undefined);
   }
 
   /** The schedule for an input shape, built now unless it is the current one (queued like a run). */
