@@ -225,7 +225,7 @@ export function formatReport(report: BenchReport): string {
     const bound = parts.weightBytes + parts.largestLivePairBytes;
     const peak = ours.peakMemoryBytes;
     // prettier-ignore
-    lines.push('', `ours, memory: peak ${mib(peak)} = weights ${mib(parts.weightBytes)} (parameters as float32: ${mib(parts.parameterBytes)}; the rest is padding and Winograd's transformed weights) + activation buffers ${mib(parts.activationBytes)} (${parts.activationBuffers} buffers; one per tensor would be ${mib(parts.unplannedActivationBytes)}) + uniforms and read-back ${mib(peak - parts.weightBytes - parts.activationBytes)}. Bound, weights + the two largest simultaneously live activations (${mib(parts.largestLivePairBytes)}): ${mib(bound)}, ${peak <= bound ? 'met' : `exceeded by ${mib(peak - bound)}`}.`);
+    lines.push('', `ours, memory: peak ${mib(peak)} = weights ${mib(parts.weightBytes)} (parameters as float32: ${mib(parts.parameterBytes)}; the rest is padding and Winograd's transformed weights) + activation buffers ${mib(parts.activationBytes)} (${parts.activationBuffers} buffers; one per tensor would be ${mib(parts.unplannedActivationBytes)}) + uniforms and read-back ${mib(peak - parts.weightBytes - parts.activationBytes)}. Bound, weights + the two largest simultaneously live activations (${mib(parts.largestLivePairBytes)}): ${mib(bound)}, ${peak <= bound ? 'met' : `exceeded by ${mib(peak - bound)}`}. All activations live at the fullest step: ${mib(parts.largestLiveBytes)} (no plan of these steps in this order holds less).`);
   }
   if (report.kernels) lines.push('', ...formatKernels(report.kernels));
   if (report.profile) lines.push('', ...formatProfile(report.profile));

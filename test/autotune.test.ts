@@ -96,7 +96,9 @@ test('one variant and no Winograd run without measuring; options.kernels and opt
   const gpu = await createNodeGpu({ tuneCache: memoryCache() });
   const model = await ResNetModel.load(gpu, smallModel(), 'small', { kernels: ['tiled32'], winograd: 'never' });
   await model.run(input, SHAPE);
-  expect(model.kernelChoices().layers).toEqual([]);
+  const { layers } = model.kernelChoices();
+  expect(layers.map((t) => t.label).sort()).toEqual(model.ops.flatMap((op) => (op.op === 'conv' ? [op.name] : [])).sort());
+  expect(layers.every((t) => t.variant === 'tiled32' && t.from === 'only')).toBe(true);
   await model.dispose();
   const empty = ResNetModel.load(gpu, smallModel(), 'small', { kernels: [] });
   await expect(empty).rejects.toThrow(InputError);

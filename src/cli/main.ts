@@ -105,6 +105,7 @@ async function info(options: ModelOptions & { batch: number; size: [number, numb
       unplannedActivationBytes: memory.unplannedActivationBytes,
       activationBuffers: memory.activationBuffers,
       largestLivePairBytes: memory.largestLivePairBytes,
+      largestLiveBytes: memory.largestLiveBytes,
     },
     adapter: describeAdapter(model.gpu.adapter),
     kernels,
@@ -124,7 +125,7 @@ async function info(options: ModelOptions & { batch: number; size: [number, numb
     ['weight bytes', `${report.weightBytes.toLocaleString('en-US')} (${mib(report.weightBytes)}) on the GPU`],
     [
       'memory plan',
-      `batch ${options.batch} at ${h}x${w}: activations ${mib(memory.activationBytes)} in ${memory.activationBuffers} buffers (${mib(memory.unplannedActivationBytes)} unplanned; the two largest live at once: ${mib(memory.largestLivePairBytes)})`,
+      `batch ${options.batch} at ${h}x${w}: activations ${mib(memory.activationBytes)} in ${memory.activationBuffers} buffers (${mib(memory.unplannedActivationBytes)} unplanned; the two largest live at once: ${mib(memory.largestLivePairBytes)}, all live at the fullest step: ${mib(memory.largestLiveBytes)})`,
     ],
     ['conv kernels', describeKernelChoices(kernels)],
   ];

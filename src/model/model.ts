@@ -6,7 +6,7 @@ import { getPipeline } from '../runtime/pipelines';
 import { Schedule, type GraphSpec } from '../runtime/scheduler';
 import { bindBuffers, destroyBuffer, storageBuffer } from '../runtime/buffers';
 import { Conv2dProgram, CONV_VARIANTS, defaultConvVariants, type ConvVariant } from '../kernels/conv2d';
-import { autotune, type Candidate, type KernelChoices } from '../runtime/autotune';
+import { autotune, type Candidate, type KernelChoices, type Tuning } from '../runtime/autotune';
 import { buildGraph, GpuWeights, graphPrograms, PROBABILITIES, WINOGRAD, winogradOp, winogradPrograms, type ConvPick } from './graph';
 import { checkImage, IMAGENET_PREPROCESS, preprocessImages, shrinkToFit, type RgbaImage } from './images';
 import { describeResNet, expectedTensors, INPUT, LOGITS, type LayerOp, type ResNetConfig } from './resnet';
@@ -41,8 +41,10 @@ export interface MemoryReport {
   /** What one buffer per activation would need. */
   unplannedActivationBytes: number;
   activationBuffers: number;
-  /** The two largest activations alive at the same time: what no plan can go below. */
+  /** The two largest activations alive at the same time. */
   largestLivePairBytes: number;
+  /** Every activation alive at the fullest step: what no plan of the schedule's steps, in their order, can go below. */
+  largestLiveBytes: number;
 }
 
 /**
@@ -166,6 +168,7 @@ export class ResNetModel {
       unplannedActivationBytes: plan?.unplannedBytes ?? 0,
       activationBuffers: plan?.slotBytes.length ?? 0,
       largestLivePairBytes: plan?.largestLivePairBytes ?? 0,
+      largestLiveBytes: plan?.largestLiveBytes ?? 0,
     };
   }
 
@@ -281,10 +284,15 @@ export class ResNetModel {
         }
         return spec;
       };
-      const picked = await this.pickWinograd(check(buildGraph(this.ops, shape, this.weights!, this.kernels)));
+      const direct = check(buildGraph(this.ops, shape, this.weights!, this.kernels));
+      const picked = await this.pickWinograd(direct);
       const schedule = await Schedule.create(this.gpu, check(buildGraph(this.ops, shape, this.weights!, this.kernels, picked.picks)));
-      const { tuneMs, layers } = schedule.kernels;
-      this.schedule = { key, schedule, kernels: { tuneMs: tuneMs + picked.choices.tuneMs, layers: [...picked.choices.layers, ...layers] } };
+      const tuned = new Map([...picked.choices.layers, ...schedule.kernels.layers].map((t) => [t.label, t]));
+      // Every conv, in run order; one with a single candidate (Winograd 'always', or one variant in `kernels`) ran unmeasured.
+      const layers = direct.steps.flatMap(({ label, program }): Tuning[] =>
+        program instanceof Conv2dProgram ? [tuned.get(label) ?? { label, shape: program.tuneKey, variant: picked.picks.get(label) ?? program.variant, from: 'only', ms: {} }] : [],
+      );
+      this.schedule = { key, schedule, kernels: { tuneMs: schedule.kernels.tuneMs + picked.choices.tuneMs, layers } };
     }
     return this.schedule.schedule;
   }

@@ -17,13 +17,14 @@ export interface TuneCache {
 
 /**
  * One tuned step: the variant it runs, and why: measured now (`ms`: each candidate's estimated
- * time per whole dispatch), read from the cache, or the only candidate left after pruning.
+ * time per whole dispatch), read from the cache, the only candidate left after pruning, or (in a
+ * model's report) the only candidate it had.
  */
 export interface Tuning {
   label: string;
   shape: string;
   variant: string;
-  from: 'measured' | 'cache' | 'pruned';
+  from: 'measured' | 'cache' | 'pruned' | 'only';
   ms: Record<string, number>;
 }
 

@@ -11,8 +11,10 @@ export interface MemoryPlan {
   totalBytes: number;
   /** What one buffer per tensor would have cost, for comparison. */
   unplannedBytes: number;
-  /** The two largest activations alive at the same time, summed: the least any plan could hold. */
+  /** The two largest activations alive at the same time, summed. */
   largestLivePairBytes: number;
+  /** Every activation alive at the fullest step, summed: the least any plan of these steps in this order could hold. */
+  largestLiveBytes: number;
 }
 
 export interface PlanStep {
@@ -30,9 +32,10 @@ export function planMemory(steps: PlanStep[], tensorBytes: Map<string, number>, 
   const slotOf = new Map<string, number>();
   const slotBytes: number[] = [];
   const free: number[] = [];
-  /** Tensors written and not yet read for the last time, for largestLivePairBytes. */
+  /** Tensors written and not yet read for the last time, for largestLivePairBytes and largestLiveBytes. */
   const live = new Set<string>();
   let largestLivePairBytes = 0;
+  let largestLiveBytes = 0;
   const bytes = (t: string): number => {
     const b = tensorBytes.get(t);
     if (b === undefined) throw new Error(`planner: no size for tensor ${t}`);
@@ -76,13 +79,14 @@ export function planMemory(steps: PlanStep[], tensorBytes: Map<string, number>, 
     } else {
       allocate(step.output);
     }
-    const [a = 0, b = 0] = [...live].map(bytes).sort((x, y) => y - x);
-    largestLivePairBytes = Math.max(largestLivePairBytes, a + b);
+    const liveBytes = [...live].map(bytes).sort((x, y) => y - x);
+    largestLivePairBytes = Math.max(largestLivePairBytes, (liveBytes[0] ?? 0) + (liveBytes[1] ?? 0));
+    largestLiveBytes = Math.max(largestLiveBytes, liveBytes.reduce((a, b) => a + b, 0));
     for (const t of new Set(step.inputs)) if (t !== step.inPlace) release(t, i);
     if (!lastUse.has(step.output)) retire(step.output);
   });
   const totalBytes = slotBytes.reduce((a, b) => a + b, 0);
   let unplannedBytes = 0;
   for (const t of slotOf.keys()) unplannedBytes += bytes(t);
-  return { slotOf, slotBytes, totalBytes, unplannedBytes, largestLivePairBytes };
+  return { slotOf, slotBytes, totalBytes, unplannedBytes, largestLivePairBytes, largestLiveBytes };
 }
