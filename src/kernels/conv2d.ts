@@ -31,7 +31,7 @@ export type ConvVariant = (typeof CONV_VARIANTS)[number];
 
 /**
  * The variants the autotune measures unless told otherwise (ModelOptions.kernels): every one on a
- * GPU, only `register` on a fallback (CPU) adapter. On SwiftShader the tiled variants measured 3–4×
+ * GPU, only `register` on a fallback (CPU) adapter. On SwiftShader the tiled variants measured 2–4×
  * slower than `register` on every ResNet-50 layer, and compiling them cost ~0.75 s of the first
  * result before the autotune could rule them out.
  */
