@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { CONV_VARIANTS, createNodeGpu, fileTuneCache, InputError, ResNetModel, type TuneCache } from '../src/node';
 import { convKernel, defaultConvVariants } from '../src/kernels/conv2d';
-import { hasMeasured } from '../src/runtime/autotune';
+import { hasMeasured, type Tuning } from '../src/runtime/autotune';
+import { winogradTiles } from '../src/kernels/winograd';
 import { randomInput, smallModel } from './small-model';
 
 const memoryCache = (): TuneCache & { entries: Map<string, string> } => {
@@ -36,12 +37,17 @@ test('each conv shape is measured once, runs its fastest candidate, and a second
   const measured = layers.filter((t) => t.from === 'measured');
   const winograd = new Set(first.ops.filter((op) => op.op === 'conv' && op.kernel === 3 && op.stride === 1).map((op) => op.name));
   expect(winograd.size).toBeGreaterThan(0);
-  const candidates = (label: string): string[] => [...CONV_VARIANTS, ...(winograd.has(label) ? ['winograd'] : [])];
-  for (const group of [true, false]) expect(measured.some((t) => winograd.has(t.label) === group && Object.keys(t.ms).length === candidates(t.label).length)).toBe(true);
+  // F(4×4) is left out where its GEMM would not do fewer multiply-adds than F(2×2)'s (small maps).
+  const gemmRows = (t: Tuning, m: 2 | 4): number => {
+    const [n, h, w] = /^conv (\d+)x(\d+)x(\d+)x/.exec(t.shape)!.slice(1).map(Number);
+    return winogradTiles({ n, h, w, c: 1 }, m).tilesPad * (m + 2) ** 2;
+  };
+  const candidates = (t: Tuning): string[] => [...CONV_VARIANTS, ...(winograd.has(t.label) ? ['winograd2', ...(gemmRows(t, 4) < gemmRows(t, 2) ? ['winograd4'] : [])] : [])];
+  for (const group of [true, false]) expect(measured.some((t) => winograd.has(t.label) === group && Object.keys(t.ms).length === candidates(t).length)).toBe(true);
   const lost = (v: string): boolean => measured.some((t) => t.ms[v] > 1.5 * Math.min(...Object.values(t.ms)));
-  for (const t of measured) for (const v of candidates(t.label)) if (!(v in t.ms)) expect(lost(v), `${v} left out of ${t.label} unbeaten`).toBe(true);
+  for (const t of measured) for (const v of candidates(t)) if (!(v in t.ms)) expect(lost(v), `${v} left out of ${t.label} unbeaten`).toBe(true);
   for (const t of layers) {
-    expect(candidates(t.label)).toContain(t.variant);
+    expect(candidates(t)).toContain(t.variant);
     if (t.from !== 'measured') continue;
     const times = Object.values(t.ms);
     expect(times.every((ms) => Number.isFinite(ms) && ms > 0), JSON.stringify(t.ms)).toBe(true);
@@ -71,7 +77,7 @@ test('by default a fallback adapter measures only the barrier-free variant (and 
   const gpu = await createNodeGpu({ tuneCache: memoryCache() });
   const model = await ResNetModel.load(gpu, smallModel());
   await model.run(input, SHAPE);
-  const allowed = [...defaultConvVariants(gpu.adapter.isFallbackAdapter), 'winograd'];
+  const allowed = [...defaultConvVariants(gpu.adapter.isFallbackAdapter), 'winograd2', 'winograd4'];
   const { layers } = model.kernelChoices();
   expect(layers.some((t) => t.from === 'measured')).toBe(true);
   for (const t of layers) expect([t.variant, ...Object.keys(t.ms)].filter((v) => !allowed.includes(v)), t.label).toEqual([]);
@@ -88,7 +94,7 @@ test('a cached pick that is not among the candidates is measured afresh', async 
   await other.run(input, SHAPE);
   expect(other.kernelChoices().layers.some((t) => t.from === 'measured')).toBe(true);
   const picks = [...cache.entries].filter(([key]) => !key.endsWith('|measured'));
-  expect(picks.every(([, v]) => [...CONV_VARIANTS, 'winograd'].includes(v))).toBe(true);
+  expect(picks.every(([, v]) => [...CONV_VARIANTS, 'winograd2', 'winograd4'].includes(v))).toBe(true);
   await Promise.all([model.dispose(), other.dispose()]);
 });
 
@@ -104,7 +110,7 @@ test('one variant and no Winograd run without measuring; options.kernels and opt
   await expect(empty).rejects.toThrow(InputError);
   await expect(empty).rejects.toThrow(/options\.kernels must be a non-empty list of register, tiled64, tiled32; got \[\]/);
   await expect(ResNetModel.load(gpu, smallModel(), 'small', { kernels: ['fast' as never] })).rejects.toThrow(/got \["fast"\]/);
-  await expect(ResNetModel.load(gpu, smallModel(), 'small', { winograd: 'sometimes' as never })).rejects.toThrow(/options\.winograd must be "measure", "always" or "never"; got "sometimes"/);
+  await expect(ResNetModel.load(gpu, smallModel(), 'small', { winograd: 'sometimes' as never })).rejects.toThrow(/options\.winograd must be "measure", "never", "winograd2" or "winograd4"; got "sometimes"/);
 });
 
 const dir = mkdtempSync(join(tmpdir(), 'tune-cache-'));

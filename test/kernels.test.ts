@@ -16,8 +16,10 @@ import { runKernel, testGpu } from './gpu';
 // Tolerances: max |gpu − reference| ≤ TOL · max |reference| over each output.
 // Conv sums ≤ 7·7·13 f32 products; rounding grows ~√K·2⁻²⁴ of the partial sums, so 1e-5 leaves margin.
 const CONV_TOL = 1e-5;
-// Winograd's transforms add up to 4×4 terms on each side of the GEMM, each sum rounding at up to
-// 4× the magnitude of its inputs (its G holds halves, exact in f32): a few times CONV_TOL.
+// Winograd F(2×2)'s transforms add up to 4×4 terms on each side of the GEMM, each sum rounding at
+// up to 4× the magnitude of its inputs (its G holds halves, exact in f32): a few times CONV_TOL.
+// F(4×4)'s weigh 6×6 terms by up to 8 (Aᵀ) and 5 (Bᵀ), and its G's sixths and 24ths round: about
+// 15× F(2×2)'s error here (≤ 3e-6 of max |ref| against ≤ 2e-7), still within.
 const WINOGRAD_TOL = 4e-5;
 // One f32 multiply-add (+ one add): a few ulp.
 const AFFINE_TOL = 1e-6;
@@ -319,7 +321,7 @@ describe('space_to_depth stem: a stride-2 conv as a stride-1 conv over stacked 2
   });
 });
 
-describe('winograd F(2×2, 3×3): input transform, GEMM, output transform equal the 3×3 conv', () => {
+describe('winograd F(2×2, 3×3) and F(4×4, 3×3): input transform, GEMM, output transform equal the 3×3 conv', () => {
   const gen = prng(12);
   // Odd and even sizes (edge tiles cut to one row/column), 1×1 images, batches whose tile count is
   // not a multiple of the GEMM's 16 rows, channels not a multiple of 4, several GEMM channel tiles.
@@ -334,8 +336,9 @@ describe('winograd F(2×2, 3×3): input transform, GEMM, output transform equal 
     const input: Shape4 = { n, h, w, c };
     const residual = i % 2 === 1;
     const relu = i % 3 !== 2;
-    return { input, outChannels, residual, relu, seed: gen.int(1, 2 ** 30), name: `${fmt(input)} → ${outChannels}ch${residual ? ' +residual' : ''}${relu ? ' relu' : ''}` };
-  });
+    const seed = gen.int(1, 2 ** 30);
+    return ([2, 4] as const).map((m) => ({ m, input, outChannels, residual, relu, seed, name: `F(${m}×${m}) ${fmt(input)} → ${outChannels}ch${residual ? ' +residual' : ''}${relu ? ' relu' : ''}` }));
+  }).flat();
 
   it('applies to 3×3 convolutions of stride 1, pad 1 and dilation 1 only', () => {
     const attrs = { outChannels: 8, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, pads: [1, 1, 1, 1] as [number, number, number, number], dilationH: 1, dilationW: 1, relu: true, residual: false };
@@ -346,7 +349,7 @@ describe('winograd F(2×2, 3×3): input transform, GEMM, output transform equal 
     expect(winogradApplies({ ...attrs, kernelH: 1, kernelW: 1, pads: [0, 0, 0, 0] })).toBe(false);
   });
 
-  it.each(cases)('$name', async ({ input, outChannels, residual: withResidual, relu, seed }) => {
+  it.each(cases)('$name', async ({ m: tile, input, outChannels, residual: withResidual, relu, seed }) => {
     const gpu = await testGpu();
     const rng = prng(seed);
     const x = randomTensor(rng, input.n, input.c, input.h, input.w);
@@ -356,12 +359,12 @@ describe('winograd F(2×2, 3×3): input transform, GEMM, output transform equal 
     const attrs = { outChannels, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, pads: [1, 1, 1, 1] as [number, number, number, number], dilationH: 1, dilationW: 1, residual: withResidual, relu };
     const residual = withResidual ? randomTensor(rng, input.n, outChannels, input.h, input.w) : undefined;
     const expected = ref.conv2d(x, weight, attrs, scale, bias, residual, relu);
-    const transform = new WinogradInputProgram(input);
+    const transform = new WinogradInputProgram(input, tile);
     const v = await runKernel(gpu, transform, [{ activation: toNhwc4(x) }], transform.outputBytes);
-    const gemm = winogradGemm(input, outChannels);
+    const gemm = winogradGemm(input, outChannels, tile);
     const identity = packScaleBias(new Float32Array(outChannels).fill(1), new Float32Array(outChannels));
-    const m = await runKernel(gpu, gemm, [{ activation: v }, { weight: packWinogradWeights(new Float32Array(weight), [outChannels, input.c, 3, 3]) }, { weight: identity }], gemm.outputBytes);
-    const output = new WinogradOutputProgram(input, outChannels, relu, withResidual);
+    const m = await runKernel(gpu, gemm, [{ activation: v }, { weight: packWinogradWeights(new Float32Array(weight), [outChannels, input.c, 3, 3], tile) }, { weight: identity }], gemm.outputBytes);
+    const output = new WinogradOutputProgram(input, outChannels, relu, withResidual, tile);
     expect(output.output).toEqual(shapeOf(expected));
     const actual = await runKernel(gpu, output, [{ activation: m }, { weight: packScaleBias(new Float32Array(scale), new Float32Array(bias)) }], output.outputBytes, residual && toNhwc4(residual));
     expectNhwc4(actual, expected, WINOGRAD_TOL);

@@ -52,7 +52,7 @@ for (const spec of cases) {
 // variant alone must compute the network, and so must Winograd wherever it applies.
 const everywhere: { name: string; options: ModelOptions }[] = [
   ...CONV_VARIANTS.map((kernel) => ({ name: `every conv on the ${kernel} kernel`, options: { kernels: [kernel], winograd: 'never' } as const })),
-  { name: 'every 3×3 stride-1 conv as Winograd, the rest on the register kernel', options: { kernels: ['register'], winograd: 'always' } },
+  ...(['winograd2', 'winograd4'] as const).map((form) => ({ name: `every 3×3 stride-1 conv as ${form}, the rest on the register kernel`, options: { kernels: ['register'], winograd: form } as const })),
 ];
 for (const { name, options } of everywhere) {
   test(`resnet50 with ${name} matches PyTorch`, async () => {
@@ -67,21 +67,22 @@ for (const { name, options } of everywhere) {
       // ResNet-50 v1: the 3×3 convs of the 16 blocks all have stride 1.
       const [n, c, h, w] = ref.input.shape;
       const steps = (await model.scheduleFor({ n, c, h, w })).spec.steps;
-      expect(steps.filter((s) => s.program.name === 'winograd_output').length).toBe(options.winograd === 'always' ? 16 : 0);
+      const outputs = { winograd2: 'winograd_output', winograd4: 'winograd4_output' };
+      for (const [form, program] of Object.entries(outputs)) expect(steps.filter((s) => s.program.name === program).length).toBe(options.winograd === form ? 16 : 0);
     } finally {
       await model.dispose();
     }
   });
 }
 
-test('a 3×3 conv keeps one weight form on the GPU: Winograd\'s (16/9 the size) replaces the direct one, and back', async () => {
+test('a 3×3 conv keeps one weight form on the GPU: Winograd\'s (16/9 or 36/9 the size) replaces the direct one, and back', async () => {
   const ref = torchReference(cases[4]);
   const gpu = await testGpu();
   const prepared = await readWeightsFile(ref.model, { variant: cases[4].variant });
   const [n, c, h, w] = ref.input.shape;
   const shape = { n, c, h, w };
   const direct = await ResNetModel.load(gpu, prepared, ref.model, { kernels: ['register'], winograd: 'never' });
-  const winograd = await ResNetModel.load(gpu, prepared, ref.model, { kernels: ['register'], winograd: 'always' });
+  const winograd = await ResNetModel.load(gpu, prepared, ref.model, { kernels: ['register'], winograd: 'winograd2' });
   try {
     const before = winograd.memory().weightBytes;
     expect(before).toBe(direct.memory().weightBytes);
@@ -98,9 +99,12 @@ test('a 3×3 conv keeps one weight form on the GPU: Winograd\'s (16/9 the size) 
   const conv = 'layer1.0.conv2';
   const start = weights.bytes;
   weights.release(`${conv}.weight`);
-  weights.get(`${conv}.winograd`);
+  weights.get(`${conv}.winograd2`);
   expect(weights.bytes - start).toBe(7 * 64 * 16 * 16);
-  weights.release(`${conv}.winograd`);
+  weights.release(`${conv}.winograd2`);
+  weights.get(`${conv}.winograd4`);
+  expect(weights.bytes - start).toBe(27 * 64 * 16 * 16);
+  weights.release(`${conv}.winograd4`);
   weights.get(`${conv}.weight`);
   expect(weights.bytes).toBe(start);
   weights.destroy();

@@ -4,7 +4,7 @@ import { FullyConnectedProgram, packFcWeights } from '../kernels/fully-connected
 import { PadChannelsProgram } from '../kernels/pad-channels';
 import { globalPool, PoolProgram } from '../kernels/pool';
 import { SoftmaxProgram } from '../kernels/softmax';
-import { packWinogradWeights, winogradApplies, winogradGemm, WinogradInputProgram, WinogradOutputProgram } from '../kernels/winograd';
+import { packWinogradWeights, winogradApplies, winogradGemm, WinogradInputProgram, WinogradOutputProgram, type WinogradTile } from '../kernels/winograd';
 import { SpaceToDepthProgram, spaceToDepthWeights, useSpaceToDepth } from '../kernels/space-to-depth';
 import { destroyBuffer, uploadBuffer } from '../runtime/buffers';
 import type { Gpu } from '../runtime/device';
@@ -18,7 +18,8 @@ export const PROBABILITIES = 'probabilities';
 
 /**
  * Weights on the GPU in the kernels' layouts, keyed `${layer}.weight`, `${layer}.scaleBias`,
- * `${layer}.bias`, and `${layer}.winograd` (a 3×3 conv's Winograd weights, ../kernels/winograd.ts).
+ * `${layer}.bias`, and `${layer}.winograd2` / `.winograd4` (a 3×3 conv's Winograd weights for each
+ * form, ../kernels/winograd.ts).
  * All but the Winograd weights upload at construction; any buffer released is packed and
  * uploaded again when next asked for, so a conv holds on the GPU only the form its schedule runs.
  */
@@ -37,7 +38,7 @@ export class GpuWeights {
     this.placeholder = uploadBuffer(gpu, new Float32Array(4), 'placeholder');
     this.register(ops, tensors);
     try {
-      for (const name of this.packers.keys()) if (!name.endsWith('.winograd')) this.get(name);
+      for (const name of this.packers.keys()) if (![...WINOGRAD_FORMS.keys()].some((form) => name.endsWith(`.${form}`))) this.get(name);
     } catch (e) {
       // A tensor past the device's buffer limits throws (../runtime/buffers): free what came before it.
       this.destroy();
@@ -54,7 +55,7 @@ export class GpuWeights {
           const { data, shape } = stackedStem(op) ? spaceToDepthWeights(w.data, w.shape) : w;
           return packConvWeights(data, shape);
         });
-        if (winogradOp(op)) put(`${op.name}.winograd`, () => packWinogradWeights(w.data, w.shape));
+        if (winogradOp(op)) for (const [form, m] of WINOGRAD_FORMS) put(`${op.name}.${form}`, () => packWinogradWeights(w.data, w.shape, m));
         put(`${op.name}.scaleBias`, () => packScaleBias(tensors.get(`${op.name}.scale`)!.data, tensors.get(`${op.name}.bias`)!.data));
       } else if (op.op === 'linear') {
         const w = tensors.get(`${op.name}.weight`)!;
@@ -98,16 +99,22 @@ export class GpuWeights {
   }
 }
 
-/** A conv's variant chosen ahead of the schedule: a direct conv2d variant, or WINOGRAD's three steps. */
-export const WINOGRAD = 'winograd';
-export type ConvPick = ConvVariant | typeof WINOGRAD;
+/** The Winograd forms of a 3×3 stride-1 conv, by output tile (../kernels/winograd.ts): F(2×2, 3×3) and F(4×4, 3×3). */
+export const WINOGRAD_FORMS = new Map<WinogradForm, WinogradTile>([
+  ['winograd2', 2],
+  ['winograd4', 4],
+]);
+export type WinogradForm = 'winograd2' | 'winograd4';
+const isWinogradForm = (pick: ConvPick | undefined): pick is WinogradForm => WINOGRAD_FORMS.has(pick as WinogradForm);
+/** A conv's variant chosen ahead of the schedule: a direct conv2d variant, or a Winograd form's three steps. */
+export type ConvPick = ConvVariant | WinogradForm;
 
 /**
  * Compile layer ops for one input shape: each op becomes one kernel dispatch with its shapes in
  * uniforms. Ends with a softmax over the logits, run always (it is tiny) and read back on request.
  * Convolutions carry every variant in `convVariants` as candidates for the autotune, except those
- * `picks` decides (by name); a conv picked WINOGRAD becomes three steps. Of a 3×3 conv's two weight
- * forms, the one its step does not bind is released.
+ * `picks` decides (by name); a conv picked a Winograd form becomes three steps. Of a 3×3 conv's weight
+ * forms, those its steps do not bind are released.
  */
 export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights, convVariants: readonly ConvVariant[] = CONV_VARIANTS, picks: ReadonlyMap<string, ConvPick> = new Map()): GraphSpec {
   const shapes = new Map<string, Shape4>([[INPUT, input]]);
@@ -144,15 +151,15 @@ export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights, c
           step = convStep(op, stack.output, attrs, op.output, weights, convVariants, stacked);
         } else {
           const pick = picks.get(op.name);
-          if (pick === WINOGRAD) {
-            for (const s of winogradSteps(op, x, weights)) {
+          if (isWinogradForm(pick)) {
+            for (const s of winogradSteps(op, x, weights, pick)) {
               steps.push(s);
               shapes.set(s.output, s.program.output);
               tensorBytes.set(s.output, s.program.outputBytes);
             }
             continue;
           }
-          if (winogradOp(op)) weights.release(`${op.name}.winograd`);
+          if (winogradOp(op)) for (const form of WINOGRAD_FORMS.keys()) weights.release(`${op.name}.${form}`);
           step = convStep(op, x, convAttributes(op, op.relu, op.residual !== undefined), op.output, weights, pick ? [pick] : convVariants);
         }
         steps.push({ ...step, inPlace: op.residual });
@@ -218,8 +225,9 @@ export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights, c
 export function graphPrograms(ops: LayerOp[], inputChannels: number, convVariants: readonly ConvVariant[]): Program[] {
   const unbound = { get: () => undefined, release: () => undefined, placeholder: undefined } as unknown as GpuWeights;
   const input = { n: 1, h: 32, w: 32, c: inputChannels };
-  const winograd = new Map(ops.filter(winogradOp).map((op) => [op.name, WINOGRAD] as const));
-  const programs = [buildGraph(ops, input, unbound, convVariants), ...(winograd.size ? [buildGraph(ops, input, unbound, convVariants, winograd)] : [])].flatMap((g) => g.steps.map((step) => step.program));
+  const winograd = ops.filter(winogradOp);
+  const picks = winograd.length ? [...WINOGRAD_FORMS.keys()].map((form) => new Map(winograd.map((op) => [op.name, form]))) : [];
+  const programs = [undefined, ...picks].flatMap((p) => buildGraph(ops, input, unbound, convVariants, p).steps.map((step) => step.program));
   return [...new Map(programs.map((p) => [p.name + JSON.stringify(p.constants), p])).values()];
 }
 
@@ -306,22 +314,24 @@ function convStep(op: ConvOp, x: Shape4, attrs: Conv2dAttributes, output: string
   };
 }
 
-/** A conv that may run as Winograd F(2×2, 3×3): 3×3, stride 1, pad 1, its output the same size as its input. */
+/** A conv that may run as Winograd F(m×m, 3×3): 3×3, stride 1, pad 1, its output the same size as its input. */
 export const winogradOp = (op: LayerOp): op is ConvOp => op.op === 'conv' && !op.padToResidual && !stackedStem(op) && winogradApplies(convAttributes(op, op.relu, false));
 
 /** A conv's three Winograd programs (../kernels/winograd.ts): input transform, GEMM, output transform with the conv's epilogue. */
-export function winogradPrograms(op: ConvOp, x: Shape4): [WinogradInputProgram, Conv2dProgram, WinogradOutputProgram] {
-  return [new WinogradInputProgram(x), winogradGemm(x, op.outChannels), new WinogradOutputProgram(x, op.outChannels, op.relu, op.residual !== undefined)];
+export function winogradPrograms(op: ConvOp, x: Shape4, form: WinogradForm): [WinogradInputProgram, Conv2dProgram, WinogradOutputProgram] {
+  const m = WINOGRAD_FORMS.get(form)!;
+  return [new WinogradInputProgram(x, m), winogradGemm(x, op.outChannels, m), new WinogradOutputProgram(x, op.outChannels, op.relu, op.residual !== undefined, m)];
 }
 
-/** A conv's three Winograd steps; its direct weights are released. */
-function winogradSteps(op: ConvOp, x: Shape4, weights: GpuWeights): (Step & { program: Program & { output: Shape4; outputBytes: number } })[] {
+/** A conv's three Winograd steps in one form; its direct weights and other form's are released. */
+function winogradSteps(op: ConvOp, x: Shape4, weights: GpuWeights, form: WinogradForm): (Step & { program: Program & { output: Shape4; outputBytes: number } })[] {
   weights.release(`${op.name}.weight`);
-  const [input, gemm, output] = winogradPrograms(op, x);
+  for (const other of WINOGRAD_FORMS.keys()) if (other !== form) weights.release(`${op.name}.${other}`);
+  const [input, gemm, output] = winogradPrograms(op, x, form);
   const [v, m] = [`${op.name}.winograd_v`, `${op.name}.winograd_m`];
   return [
     { label: `${op.name}.winograd_input`, program: input, inputs: [op.input], output: v },
-    { label: `${op.name}.winograd_gemm`, program: gemm, inputs: [v, weights.get(`${op.name}.winograd`), weights.get(`${op.name}.identity`)], output: m },
+    { label: `${op.name}.winograd_gemm`, program: gemm, inputs: [v, weights.get(`${op.name}.${form}`), weights.get(`${op.name}.identity`)], output: m },
     { label: op.name, program: output, inputs: [m, weights.get(`${op.name}.scaleBias`)], output: op.output, inPlace: op.residual },
   ];
 }

@@ -7,7 +7,8 @@ import { Schedule, type GraphSpec } from '../runtime/scheduler';
 import { bindBuffers, destroyBuffer, storageBuffer } from '../runtime/buffers';
 import { Conv2dProgram, CONV_VARIANTS, defaultConvVariants, type ConvVariant } from '../kernels/conv2d';
 import { autotune, type Candidate, type KernelChoices, type Tuning } from '../runtime/autotune';
-import { buildGraph, GpuWeights, graphPrograms, PROBABILITIES, WINOGRAD, winogradOp, winogradPrograms, type ConvPick } from './graph';
+import type { Program } from '../runtime/program';
+import { buildGraph, GpuWeights, graphPrograms, PROBABILITIES, WINOGRAD_FORMS, winogradOp, winogradPrograms, type ConvPick, type WinogradForm } from './graph';
 import { checkImage, IMAGENET_PREPROCESS, preprocessImages, shrinkToFit, type RgbaImage } from './images';
 import { describeResNet, expectedTensors, INPUT, LOGITS, type LayerOp, type ResNetConfig } from './resnet';
 import { parameterCount, type ModelMeta, type PreparedWeights, type TensorMap } from './tensors';
@@ -20,10 +21,11 @@ export interface ModelOptions {
    */
   kernels?: readonly ConvVariant[];
   /**
-   * 3×3 stride-1 convolutions as Winograd F(2×2, 3×3) (../kernels/winograd.ts): 'measure'
-   * (default) where the autotune finds it faster than the best of `kernels`, 'always', or 'never'.
+   * 3×3 stride-1 convolutions as Winograd F(2×2, 3×3) or F(4×4, 3×3) (../kernels/winograd.ts):
+   * 'measure' (default) where the autotune finds a form faster than the best of `kernels`,
+   * 'winograd2' or 'winograd4' for every such conv, or 'never'.
    */
-  winograd?: 'measure' | 'always' | 'never';
+  winograd?: 'measure' | 'never' | WinogradForm;
 }
 
 export interface RunOptions {
@@ -92,7 +94,7 @@ export class ResNetModel {
       throw new InputError(`options.kernels must be a non-empty list of ${CONV_VARIANTS.join(', ')}; got ${JSON.stringify(kernels)}`);
     }
     const winograd = options.winograd ?? 'measure';
-    if (!['measure', 'always', 'never'].includes(winograd)) throw new InputError(`options.winograd must be "measure", "always" or "never"; got ${JSON.stringify(winograd)}`);
+    if (!['measure', 'never', ...WINOGRAD_FORMS.keys()].includes(winograd)) throw new InputError(`options.winograd must be "measure", "never", "winograd2" or "winograd4"; got ${JSON.stringify(winograd)}`);
     const model = new ResNetModel(gpu, prepared.config, prepared.meta, prepared.tensors, source, ops, kernels, winograd);
     let device = gpu.device;
     try {
@@ -288,7 +290,7 @@ export class ResNetModel {
       const picked = await this.pickWinograd(direct);
       const schedule = await Schedule.create(this.gpu, check(buildGraph(this.ops, shape, this.weights!, this.kernels, picked.picks)));
       const tuned = new Map([...picked.choices.layers, ...schedule.kernels.layers].map((t) => [t.label, t]));
-      // Every conv, in run order; one with a single candidate (Winograd 'always', or one variant in `kernels`) ran unmeasured.
+      // Every conv, in run order; one with a single candidate (a Winograd form forced, or one variant in `kernels`) ran unmeasured.
       const layers = direct.steps.flatMap(({ label, program }): Tuning[] =>
         program instanceof Conv2dProgram ? [tuned.get(label) ?? { label, shape: program.tuneKey, variant: picked.picks.get(label) ?? program.variant, from: 'only', ms: {} }] : [],
       );
@@ -298,10 +300,10 @@ export class ResNetModel {
   }
 
   /**
-   * Which 3×3 stride-1 convs of a graph run as Winograd, and which direct variant the others that
-   * were measured run: by the autotune, each such conv's direct candidates against its Winograd
-   * steps, on trial buffers (freed after) and the conv's own weights (Winograd's uploaded only
-   * where measured; the graph built next keeps one form per conv).
+   * Which 3×3 stride-1 convs of a graph run as Winograd (and in which form), and which direct
+   * variant the others that were measured run: by the autotune, each such conv's direct candidates
+   * against its Winograd forms' steps, on trial buffers (freed after) and the conv's own weights
+   * (Winograd's uploaded only where measured; the graph built next keeps one form per conv).
    */
   private async pickWinograd(direct: GraphSpec): Promise<{ picks: Map<string, ConvPick>; choices: KernelChoices }> {
     const none = { picks: new Map<string, ConvPick>(), choices: { tuneMs: 0, layers: [] } };
@@ -312,42 +314,53 @@ export class ResNetModel {
       const op = ops.get(step.label);
       if (!op || !winogradOp(op) || !(step.program instanceof Conv2dProgram)) return [];
       const x = step.program.input;
-      const parts = winogradPrograms(op, x);
-      return parts[0].outputBytes <= maxBinding && parts[1].outputBytes <= maxBinding ? [{ op, step, direct: step.program, parts }] : [];
+      // Measuring, a form whose GEMM does no fewer multiply-adds than a smaller tile's is left out:
+      // its transforms cost more too (F(4×4) on a 7×7 map, whose 4 tiles are padded to 16 GEMM rows).
+      const forms: { form: WinogradForm; parts: ReturnType<typeof winogradPrograms> }[] = [];
+      for (const form of WINOGRAD_FORMS.keys()) {
+        const parts = winogradPrograms(op, x, form);
+        const fits = parts[0].outputBytes <= maxBinding && parts[1].outputBytes <= maxBinding;
+        const wanted = this.winograd === 'measure' ? forms.every((f) => parts[1].flops < f.parts[1].flops) : this.winograd === form;
+        if (fits && wanted) forms.push({ form, parts });
+      }
+      return forms.length ? [{ op, step, direct: step.program, forms }] : [];
     });
     if (convs.length === 0) return none;
-    if (this.winograd === 'always') return { ...none, picks: new Map(convs.map(({ op }) => [op.name, WINOGRAD])) };
+    if (this.winograd !== 'measure') return { ...none, picks: new Map(convs.map(({ op, forms }) => [op.name, forms[0].form])) };
     const { gpu } = this;
-    const size = (f: (c: (typeof convs)[number]) => number): number => Math.max(...convs.map(f));
+    const size = (f: (c: (typeof convs)[number]) => number[]): number => Math.max(...convs.flatMap(f));
     const [x, y, v, m] = [
-      size((c) => nhwc4Bytes(c.direct.input)),
-      size((c) => c.direct.outputBytes),
-      size((c) => c.parts[0].outputBytes),
-      size((c) => c.parts[1].outputBytes),
+      size((c) => [nhwc4Bytes(c.direct.input)]),
+      size((c) => [c.direct.outputBytes]),
+      size((c) => c.forms.map(({ parts }) => parts[0].outputBytes)),
+      size((c) => c.forms.map(({ parts }) => parts[1].outputBytes)),
     ].map((bytes, i) => storageBuffer(gpu, bytes, `winograd trial ${['x', 'y', 'v', 'm'][i]}`));
     try {
       const weights = this.weights!;
       const { programs, choices } = await autotune<Candidate>(
         gpu,
-        convs.map(({ op, step, direct, parts }) => ({
+        convs.map(({ op, step, direct, forms }) => ({
           label: op.name,
           // Winograd first: sliced finely, it is quick to time, and a direct conv that then loses
           // by over 1.5× is timed once (a small layer's cannot be sliced: it runs whole).
-          candidates: [{ variant: WINOGRAD, parts, tuneKey: direct.tuneKey }, ...(step.candidates ?? [step.program])],
+          candidates: [...forms.map(({ form, parts }) => ({ variant: form, parts, tuneKey: direct.tuneKey })), ...(step.candidates ?? [step.program])],
           bind: (program, pipeline, params) => {
-            const buffers =
-              program === parts[0]
+            const form = forms.find(({ parts }) => (parts as Program[]).includes(program));
+            // Candidates are bound and timed one after another: a form timed before is done with
+            // its weights (packed again if it wins), so at most one form's are held per conv.
+            if (form) for (const other of forms) if (other !== form) weights.release(`${op.name}.${other.form}`);
+            const buffers = !form
+              ? [x, weights.get(`${op.name}.weight`), weights.get(`${op.name}.scaleBias`), y]
+              : program === form.parts[0]
                 ? [x, v]
-                : program === parts[1]
-                  ? [v, weights.get(`${op.name}.winograd`), weights.get(`${op.name}.identity`), m]
-                  : program === parts[2]
-                    ? [m, weights.get(`${op.name}.scaleBias`), y]
-                    : [x, weights.get(`${op.name}.weight`), weights.get(`${op.name}.scaleBias`), y];
+                : program === form.parts[1]
+                  ? [v, weights.get(`${op.name}.${form.form}`), weights.get(`${op.name}.identity`), m]
+                  : [m, weights.get(`${op.name}.scaleBias`), y];
             return bindBuffers(gpu, pipeline, [params, ...buffers], `${op.name} trial`);
           },
         })),
       );
-      return { picks: new Map(convs.map(({ op }, i) => [op.name, 'parts' in programs[i] ? WINOGRAD : (programs[i].variant as ConvVariant)])), choices };
+      return { picks: new Map(convs.map(({ op }, i) => [op.name, programs[i].variant as ConvPick])), choices };
     } finally {
       for (const b of [x, y, v, m]) destroyBuffer(gpu, b);
     }
