@@ -52,7 +52,7 @@ async function inferMatches(spec: ReferenceSpec, ...extra: string[]): Promise<vo
   const r = cli('infer', '--model', ref.model, '--input', join(ref.dir, 'input.npy'), '--output', out, ...extra);
   expect(r.stderr).toMatch(/adapter: .+/);
   expect(r.stderr).toMatch(/load \d+\.\d\d s, inference \d+\.\d\d s/);
-  expect(r.status).toBe(0);
+  expect(r.status, r.stderr).toBe(0);
   const logits = readNpy(readFileSync(out), out);
   expect(logits.shape).toEqual([spec.batch, spec.classes]);
   const { maxAbsDiff, maxAbsRef } = compare(logits.data, ref.logits.data);
@@ -70,7 +70,7 @@ test('info reports the architecture and the memory plan the model makes', async 
   const ref = torchReference(RESNET18);
   const r = cli('info', '--model', ref.model, '--json', '--batch', '3', '--size', '64x48');
   expect(r.stderr).not.toMatch(STACK_LINE);
-  expect(r.status).toBe(0);
+  expect(r.status, r.stderr).toBe(0);
   const report = JSON.parse(r.stdout);
   expect(report).toMatchObject({ arch: 'resnet18', variant: 'v1.5', block: 'basic', layers: [2, 2, 2, 2], classes: 10, inputChannels: 3, parameters: 11_181_642 });
 
@@ -98,7 +98,7 @@ test('info reports the architecture and the memory plan the model makes', async 
   for (const t of report.kernels.layers) expect(['register', 'tiled64', 'tiled32', ...(/k3x3 s1x1/.test(t.shape) ? ['winograd2', 'winograd4'] : [])]).toContain(t.variant);
 
   const text = cli('info', '--model', ref.model);
-  expect(text.status).toBe(0);
+  expect(text.status, text.stderr).toBe(0);
   expect(text.stdout).toMatch(/^architecture\s+resnet18 \(v1\.5, basic blocks \[2,2,2,2\]\)$/m);
   expect(text.stdout).toMatch(/^parameters\s+11,181,642$/m);
   expect(text.stdout).toMatch(/^memory plan\s+batch 1 at 224x224: activations [\d.]+ MiB in \d+ buffers \([\d.]+ MiB unplanned; the two largest live at once: [\d.]+ MiB, all live at the fullest step: [\d.]+ MiB\)$/m);
@@ -145,7 +145,7 @@ test('convert writes a shard index that reads back as the same weights, with lab
   const out = join(dir, 'converted');
   const r = cli('convert', ref.model, '--out', out, '--labels', labels, '--preprocess', JSON.stringify(preprocess), '--shard-bytes', String(1 << 20));
   expect(r.stderr).toMatch(/wrote .*model\.json: resnet18, 62 tensors as f32, 44,726,568 bytes in 43 shards/);
-  expect(r.status).toBe(0);
+  expect(r.status, r.stderr).toBe(0);
   const original = await readWeightsFile(ref.model);
   const converted = await readWeightsFile(join(out, 'model.json'));
   expect(converted.config).toEqual(original.config);
@@ -177,7 +177,7 @@ test('classify labels every bundled sample correctly with the bundled model (tex
   expect(samples.map((s) => s.label).sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   const files = samples.map((s) => join(DEFAULT_DIR, 'samples', s.file));
   const r = cli('classify', '--json', '--top', '3', ...files);
-  expect(r.status).toBe(0);
+  expect(r.status, r.stderr).toBe(0);
   const results: { file: string; top: { index: number; label: string; probability: number }[]; ms: number }[] = JSON.parse(r.stdout);
   expect(results.map((x) => x.file)).toEqual(files);
   results.forEach((result, i) => {
@@ -193,7 +193,7 @@ test('classify labels every bundled sample correctly with the bundled model (tex
   });
 
   const text = cli('classify', files[0], files[1]);
-  expect(text.status).toBe(0);
+  expect(text.status, text.stderr).toBe(0);
   for (const i of [0, 1]) {
     expect(text.stdout).toMatch(new RegExp(`^${escapeRegExp(files[i])} \\(\\d+\\.\\d ms\\)\\n\\s+\\d+\\.\\d\\d%  ${escapeRegExp(samples[i].name)}\\n(\\s+\\d+\\.\\d\\d%  .+\\n){4}`, 'm'));
   }
@@ -206,7 +206,7 @@ test('classify names the classes of an unlabelled 1000-class model by ImageNet',
   const ref = torchReference({ arch: 'resnet18', classes: 1000, batch: 1, height: 64, width: 64 });
   const sample = join(DEFAULT_DIR, 'samples', readdirSync(join(DEFAULT_DIR, 'samples')).find((f) => f.endsWith('.png'))!);
   const r = cli('classify', '--json', '--model', ref.model, '--top', '4', sample);
-  expect(r.status).toBe(0);
+  expect(r.status, r.stderr).toBe(0);
   const [result] = JSON.parse(r.stdout);
   expect(result.top).toHaveLength(4);
   for (const t of result.top) expect(t.label).toBe(imagenet[t.index]);
@@ -214,7 +214,7 @@ test('classify names the classes of an unlabelled 1000-class model by ImageNet',
 
 test('eval --json: one object with accuracy and agreement with PyTorch on the first 300 test images', () => {
   const r = cli('eval', '--limit', '300', '--batch', '128', '--json');
-  expect(r.status).toBe(0);
+  expect(r.status, r.stderr).toBe(0);
   // stderr is not a TTY here: no progress bar.
   expect(r.stderr).not.toMatch(/eval \[/);
   const lines = r.stdout.trimEnd().split('\n');
