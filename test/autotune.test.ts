@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { CONV_VARIANTS, createNodeGpu, fileTuneCache, InputError, ResNetModel, type TuneCache } from '../src/node';
 import { convKernel, defaultConvVariants } from '../src/kernels/conv2d';
-import { hasMeasured, type Tuning } from '../src/runtime/autotune';
+import { autotune, hasMeasured, type Tuning } from '../src/runtime/autotune';
+import { bindBuffers, destroyBuffer, storageBuffer } from '../src/runtime/buffers';
+import { packUniforms, type Program } from '../src/runtime/program';
 import { winogradTiles } from '../src/kernels/winograd';
 import { randomInput, smallModel } from './small-model';
 
@@ -82,6 +84,41 @@ test('by default a fallback adapter measures only the barrier-free variant (and 
   expect(layers.some((t) => t.from === 'measured')).toBe(true);
   for (const t of layers) expect([t.variant, ...Object.keys(t.ms)].filter((v) => !allowed.includes(v)), t.label).toEqual([]);
   await model.dispose();
+});
+
+// A busy loop of `work` iterations per invocation: candidates whose times differ by far more than
+// the pruning thresholds on any adapter.
+const BUSY = `struct Params { work: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) gid: vec3u) {
+  var s = 0.0;
+  for (var i = 0u; i < p.work; i++) { s = fma(s, 0.999, sin(f32(i + gid.x))); }
+  out[gid.x] = s;
+}`;
+const busy = (variant: string, work: number, shape: string, groups: number): Program => ({
+  name: 'busy', shader: BUSY, constants: {}, uniforms: packUniforms([work]), workgroups: [groups, 1, 1], flops: 64 * groups * work, variant, tuneKey: shape,
+});
+
+test('a step whose candidates were all pruned on other shapes still gets one of them, measured', async () => {
+  const gpu = await createNodeGpu({ tuneCache: memoryCache() });
+  const out = storageBuffer(gpu, 64 * 16 * 4);
+  try {
+    const bind = (_: Program, pipeline: GPUComputePipeline, params: GPUBuffer): GPUBindGroup => bindBuffers(gpu, pipeline, [params, out]);
+    // On the first (larger) shape, `slow` and `slower` lose by far over 3× and are dropped at once;
+    // the second shape has only them, as a 7×7 map has no F(4×4) candidate.
+    const { programs, choices } = await autotune(gpu, [
+      { label: 'first', candidates: [busy('fast', 1, 'A', 16), busy('slow', 2000, 'A', 16), busy('slower', 4000, 'A', 16)], bind },
+      { label: 'second', candidates: [busy('slow', 2000, 'B', 4), busy('slower', 4000, 'B', 4)], bind },
+    ]);
+    expect(programs.map((p) => p.variant)).toEqual(['fast', 'slow']);
+    expect(choices.layers.map((t) => [t.label, t.from, Object.keys(t.ms).sort()])).toEqual([
+      ['first', 'measured', ['fast', 'slow', 'slower']],
+      ['second', 'measured', ['slow', 'slower']],
+    ]);
+  } finally {
+    destroyBuffer(gpu, out);
+  }
 });
 
 test('a cached pick that is not among the candidates is measured afresh', async () => {

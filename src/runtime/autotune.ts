@@ -139,7 +139,10 @@ export async function autotune<C extends Candidate>(gpu: Gpu, steps: Tunable<C>[
       if (!pick) {
         // A shape met first in this model: from the cache, by pruning, or measured, and kept for its later steps.
         const cached = gpu.tuneCache.get(key);
-        const left = step.candidates.filter((c) => !pruned(variantOf(c)));
+        // Pruning may have dropped every candidate a step has (those that won elsewhere are not
+        // among them: Winograd F(4×4) where F(2×2) and the direct kernel lost): then all are measured.
+        const unpruned = step.candidates.filter((c) => !pruned(variantOf(c)));
+        const left = unpruned.length ? unpruned : step.candidates;
         if (cached && step.candidates.some((c) => variantOf(c) === cached)) {
           pick = { variant: cached, from: 'cache', ms: {} };
         } else if (left.length === 1) {
