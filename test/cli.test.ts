@@ -5,9 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { readNpy, writeNpy } from '../src/cli/npy';
-import { ResNetModel, readWeightsFile } from '../src/node';
+import { createNodeGpu, fileTuneCache, ResNetModel, readWeightsFile } from '../src/node';
 import { argmaxRows, compare, ROOT, torchReference, type ReferenceSpec } from './fixtures';
-import { testGpu } from './gpu';
 
 const BIN = join(ROOT, 'bin', 'resnet-webgpu.js');
 const dir = mkdtempSync(join(tmpdir(), 'resnet-cli-'));
@@ -26,9 +25,13 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+// The commands' autotune cache, this file's own: what one command measured, later ones (and the
+// model the info test compares against) read, whatever other processes measure meanwhile.
+const CACHE_HOME = join(dir, 'cache');
+
 function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   // The timeout also checks that the process exits once done (Dawn can keep the event loop alive).
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', timeout: 180_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', timeout: 180_000, env: { ...process.env, XDG_CACHE_HOME: CACHE_HOME } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -74,8 +77,11 @@ test('info reports the architecture and the memory plan the model makes', async 
   const report = JSON.parse(r.stdout);
   expect(report).toMatchObject({ arch: 'resnet18', variant: 'v1.5', block: 'basic', layers: [2, 2, 2, 2], classes: 10, inputChannels: 3, parameters: 11_181_642 });
 
-  const model = await ResNetModel.load(await testGpu(), await readWeightsFile(ref.model));
+  // With the command's picks (measured picks vary from run to run, and with them the weight forms).
+  const gpu = await createNodeGpu({ tuneCache: fileTuneCache(join(CACHE_HOME, 'resnet-webgpu', 'autotune.json')) });
+  const model = await ResNetModel.load(gpu, await readWeightsFile(ref.model));
   await model.scheduleFor({ n: 3, h: 64, w: 48, c: 3 });
+  expect(model.kernelChoices().layers.every((t) => t.from !== 'measured')).toBe(true);
   const memory = model.memory();
   model.dispose();
   expect(report.weightBytes).toBe(memory.weightBytes);
