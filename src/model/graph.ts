@@ -93,6 +93,11 @@ export class GpuWeights {
     this.buffers.delete(name);
   }
 
+  /** Free a conv's Winograd weights, in every form but `keep`. */
+  releaseWinograd(conv: string, keep?: WinogradForm): void {
+    for (const form of WINOGRAD_FORMS.keys()) if (form !== keep) this.release(`${conv}.${form}`);
+  }
+
   destroy(): void {
     for (const b of [...this.buffers.values(), this.placeholder]) destroyBuffer(this.gpu, b);
     this.buffers.clear();
@@ -159,7 +164,7 @@ export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights, c
             }
             continue;
           }
-          if (winogradOp(op)) for (const form of WINOGRAD_FORMS.keys()) weights.release(`${op.name}.${form}`);
+          if (winogradOp(op)) weights.releaseWinograd(op.name);
           step = convStep(op, x, convAttributes(op, op.relu, op.residual !== undefined), op.output, weights, pick ? [pick] : convVariants);
         }
         steps.push({ ...step, inPlace: op.residual });
@@ -223,7 +228,7 @@ export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights, c
  * The graph is built without weights (its steps are never run), so weight inputs stay unbound.
  */
 export function graphPrograms(ops: LayerOp[], inputChannels: number, convVariants: readonly ConvVariant[]): Program[] {
-  const unbound = { get: () => undefined, release: () => undefined, placeholder: undefined } as unknown as GpuWeights;
+  const unbound = { get: () => undefined, release: () => undefined, releaseWinograd: () => undefined, placeholder: undefined } as unknown as GpuWeights;
   const input = { n: 1, h: 32, w: 32, c: inputChannels };
   const winograd = ops.filter(winogradOp);
   const picks = winograd.length ? [...WINOGRAD_FORMS.keys()].map((form) => new Map(winograd.map((op) => [op.name, form]))) : [];
@@ -326,7 +331,7 @@ export function winogradPrograms(op: ConvOp, x: Shape4, form: WinogradForm): [Wi
 /** A conv's three Winograd steps in one form; its direct weights and other form's are released. */
 function winogradSteps(op: ConvOp, x: Shape4, weights: GpuWeights, form: WinogradForm): (Step & { program: Program & { output: Shape4; outputBytes: number } })[] {
   weights.release(`${op.name}.weight`);
-  for (const other of WINOGRAD_FORMS.keys()) if (other !== form) weights.release(`${op.name}.${other}`);
+  weights.releaseWinograd(op.name, form);
   const [input, gemm, output] = winogradPrograms(op, x, form);
   const [v, m] = [`${op.name}.winograd_v`, `${op.name}.winograd_m`];
   return [

@@ -348,7 +348,7 @@ export class ResNetModel {
             const form = forms.find(({ parts }) => (parts as Program[]).includes(program));
             // Candidates are bound and timed one after another: a form timed before is done with
             // its weights (packed again if it wins), so at most one form's are held per conv.
-            if (form) for (const other of forms) if (other !== form) weights.release(`${op.name}.${other.form}`);
+            if (form) weights.releaseWinograd(op.name, form.form);
             const buffers = !form
               ? [x, weights.get(`${op.name}.weight`), weights.get(`${op.name}.scaleBias`), y]
               : program === form.parts[0]
