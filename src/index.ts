@@ -37,15 +37,15 @@ export async function loadModel(gpu: Gpu, source: string | URL, options: LoadOpt
   // the write competes with loading and the first run for the same cores (~0.45 s of a 2-core
   // machine's first result for ResNet-50). A run started as soon as the load resolves is queued
   // by the time the timeout fires, so `idle` waits for it.
-  let loaded!: (model?: ResNetModel) => void;
-  const storeAfter = new Promise<void>((resolve) => (loaded = (model) => setTimeout(() => void (model ? model.idle().then(resolve) : resolve()))));
+  let store!: () => void;
+  const storeAfter = new Promise<void>((resolve) => (store = resolve));
   try {
     const { weights, url } = await fetchWeights(source, options, storeAfter);
     const model = await ResNetModel.load(gpu, weights, url);
-    loaded(model);
+    setTimeout(() => void model.idle().then(store));
     return model;
   } catch (e) {
-    loaded();
+    store();
     throw e;
   }
 }
