@@ -96,8 +96,10 @@ test('a 3×3 conv keeps one weight form on the GPU: Winograd\'s (16/9 or 36/9 th
   }
   // And back, as when a later input shape's schedule runs a conv directly again.
   const weights = new GpuWeights(gpu, describeResNet(prepared.config), prepared.tensors);
+  await weights.ready;
   const conv = 'layer1.0.conv2';
   const start = weights.bytes;
+  // Made from the direct weights, uploaded again for the purpose and freed after.
   weights.release(`${conv}.weight`);
   weights.get(`${conv}.winograd2`);
   expect(weights.bytes - start).toBe(7 * 64 * 16 * 16);

@@ -2,6 +2,7 @@ import inputShader from '../shaders/winograd_input.wgsl?raw';
 import outputShader from '../shaders/winograd_output.wgsl?raw';
 import input4Shader from '../shaders/winograd4_input.wgsl?raw';
 import output4Shader from '../shaders/winograd4_output.wgsl?raw';
+import weightsShader from '../shaders/winograd_weights.wgsl?raw';
 import { nhwc4Bytes, type Shape4 } from '../runtime/layout';
 import { packUniforms, roundUp4, workgroupsFor, type Program } from '../runtime/program';
 import { Conv2dProgram, type Conv2dAttributes } from './conv2d';
@@ -14,8 +15,8 @@ import { Conv2dProgram, type Conv2dAttributes } from './conv2d';
  * 1. WinogradInputProgram: V = Bᵀ d B per tile and channel: (m+2)² matrices V[ξ], tiles × inC.
  * 2. winogradGemm: M[ξ] = V[ξ] · U[ξ] for each ξ, the register conv kernel run as a 1×1
  *    convolution over (m+2)² "images" of `tilesPad` rows whose weights switch per image. U = G g Gᵀ
- *    is packed when a schedule first runs the layer so (packWinogradWeights), (m+2)²/9 the size
- *    of the 3×3 weights, which are then released.
+ *    is made on the GPU from the packed 3×3 weights when a schedule first runs the layer so
+ *    (WinogradWeightsProgram), (m+2)²/9 their size; the 3×3 weights are then released.
  * 3. WinogradOutputProgram: y = Aᵀ M A per tile, then the conv's epilogue (folded BatchNorm,
  *    residual, ReLU).
  * The larger tile saves more multiplies but transforms with larger constants (less accurate in
@@ -101,7 +102,7 @@ export class WinogradOutputProgram implements Program {
   }
 }
 
-/** Inputs: V, packWinogradWeights' U, a scale of 1 and bias of 0 (the epilogue comes after the output transform). Output: M. */
+/** Inputs: V, WinogradWeightsProgram's U, a scale of 1 and bias of 0 (the epilogue comes after the output transform). Output: M. */
 export function winogradGemm(x: Shape4, outChannels: number, m: WinogradTile): Conv2dProgram {
   const attrs: Conv2dAttributes = { outChannels, kernelH: 1, kernelW: 1, strideH: 1, strideW: 1, pads: [0, 0, 0, 0], dilationH: 1, dilationW: 1, relu: false, residual: false };
   return new Conv2dProgram(winogradShape(winogradTiles(x, m), x.c), attrs, 'register', (roundUp4(x.c) / 4) * (roundUp4(outChannels) / 4));
@@ -125,30 +126,26 @@ const G: Record<WinogradTile, number[][]> = {
   ],
 };
 
-/**
- * OIHW 3×3 weights → U = G g Gᵀ per output/input channel pair, in packConvWeights' layout for an
- * (m+2)×(m+2) kernel (ξ = (m+2)·row + column in place of the tap), written there directly.
- */
-export function packWinogradWeights(weight: Float32Array, [outC, inC, kH, kW]: number[], m: WinogradTile): Float32Array {
-  if (kH !== 3 || kW !== 3) throw new Error(`winograd: 3×3 weights expected, got ${kH}×${kW}`);
-  const g6 = G[m];
-  const n = m + 2;
-  const inC4 = roundUp4(inC) / 4;
-  const outC4 = roundUp4(outC) / 4;
-  const out = new Float32Array(n * n * inC4 * outC4 * 16);
-  const gG = new Float64Array(3 * n); // g Gᵀ (3×n) for one channel pair
-  for (let o = 0; o < outC; o++) {
-    for (let i = 0; i < inC; i++) {
-      const g = 9 * (o * inC + i);
-      for (let r = 0; r < 3; r++) for (let b = 0; b < n; b++) gG[r * n + b] = weight[g + r * 3] * g6[b][0] + weight[g + r * 3 + 1] * g6[b][1] + weight[g + r * 3 + 2] * g6[b][2];
-      const lane = (i & 3) * 4 + (o & 3);
-      for (let a = 0; a < n; a++) {
-        for (let b = 0; b < n; b++) {
-          const block = ((a * n + b) * inC4 + (i >> 2)) * outC4 + (o >> 2);
-          out[block * 16 + lane] = g6[a][0] * gG[b] + g6[a][1] * gG[n + b] + g6[a][2] * gG[2 * n + b];
-        }
-      }
-    }
+/** Input: a 3×3 conv's weights as packConvWeights lays them out. Output: U = G g Gᵀ, winogradGemm's weights. */
+export class WinogradWeightsProgram implements Program {
+  readonly name = 'winograd_weights';
+  readonly shader = weightsShader;
+  readonly constants = {};
+  readonly uniforms: ArrayBuffer;
+  readonly workgroups: [number, number, number];
+  readonly flops: number;
+  readonly outputBytes: number;
+
+  constructor(inChannels: number, outChannels: number, m: WinogradTile) {
+    const vecs = roundUp4(inChannels) * (roundUp4(outChannels) / 4); // vec4 of weights per tap
+    const n = m + 2;
+    const rows = Array.from({ length: 6 }, (_, i) => [...(G[m][i] ?? [0, 0, 0]), 0]).flat();
+    this.uniforms = packUniforms([vecs, n, 0, 0], rows);
+    this.workgroups = workgroupsFor(vecs);
+    // Per vec4: g Gᵀ (3n sums of 3 terms), then G (g Gᵀ) (n² of 3).
+    this.flops = vecs * 4 * 2 * 3 * (3 * n + n * n);
+    this.outputBytes = n * n * vecs * 16;
   }
-  return out;
 }
+
+

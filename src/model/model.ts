@@ -263,7 +263,7 @@ export class ResNetModel {
     });
     try {
       await throwGpuErrors(errors, 'uploading the weights');
-      await compiled;
+      await Promise.all([compiled, weights.ready]);
     } catch (e) {
       weights.destroy();
       throw e;
@@ -347,7 +347,7 @@ export class ResNetModel {
           bind: (program, pipeline, params) => {
             const form = forms.find(({ parts }) => (parts as Program[]).includes(program));
             // Candidates are bound and timed one after another: a form timed before is done with
-            // its weights (packed again if it wins), so at most one form's are held per conv.
+            // its weights (made again if it wins), so at most one form's are held per conv.
             if (form) weights.releaseWinograd(op.name, form.form);
             const buffers = !form
               ? [x, weights.get(`${op.name}.weight`), weights.get(`${op.name}.scaleBias`), y]
