@@ -155,6 +155,7 @@ export type ConvPick = ConvVariant | WinogradForm;
  * forms, those its steps do not bind are released.
  */
 export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights, convVariants: readonly ConvVariant[] = CONV_VARIANTS, picks: ReadonlyMap<string, ConvPick> = new Map()): GraphSpec {
+  useWinogradForms(ops, weights, picks);
   const shapes = new Map<string, Shape4>([[INPUT, input]]);
   const tensorBytes = new Map<string, number>([[INPUT, nhwc4Bytes(input)]]);
   const steps: Step[] = [];
@@ -361,16 +362,31 @@ export function winogradPrograms(op: ConvOp, x: Shape4, form: WinogradForm): [Wi
   return [new WinogradInputProgram(x, m), winogradGemm(x, op.outChannels, m), new WinogradOutputProgram(x, op.outChannels, op.relu, op.residual !== undefined, m)];
 }
 
-/** A conv's three Winograd steps in one form; its direct weights and other form's are released. */
+/**
+ * Hold each picked conv's Winograd weights in its picked form only, its direct weights and other
+ * form released. A form is made from the direct weights (GpuWeights.transformed), so both are held
+ * for a moment: taken largest conv first, each transient is more than covered by what the smaller
+ * convs after it have yet to add (a form outweighs the 3×3 weights it replaces), and the weights
+ * never hold more than their final size plus the smallest such conv's 3×3 weights. In run order,
+ * ResNet-50's peak took its last layer4 conv's 9 MiB on top.
+ */
+function useWinogradForms(ops: LayerOp[], weights: GpuWeights, picks: ReadonlyMap<string, ConvPick>): void {
+  const picked = ops.filter((op): op is ConvOp => op.op === 'conv' && isWinogradForm(picks.get(op.name)));
+  for (const op of picked.sort((a, b) => b.inChannels * b.outChannels - a.inChannels * a.outChannels)) {
+    const form = picks.get(op.name) as WinogradForm;
+    weights.get(`${op.name}.${form}`);
+    weights.release(`${op.name}.weight`);
+    weights.releaseWinograd(op.name, form);
+  }
+}
+
+/** A conv's three Winograd steps in one form (held alone by useWinogradForms). */
 function winogradSteps(op: ConvOp, x: Shape4, weights: GpuWeights, form: WinogradForm): (Step & { program: Program & { output: Shape4; outputBytes: number } })[] {
-  const u = weights.get(`${op.name}.${form}`); // made from the direct weights, so before they go
-  weights.release(`${op.name}.weight`);
-  weights.releaseWinograd(op.name, form);
   const [input, gemm, output] = winogradPrograms(op, x, form);
   const [v, m] = [`${op.name}.winograd_v`, `${op.name}.winograd_m`];
   return [
     { label: `${op.name}.winograd_input`, program: input, inputs: [op.input], output: v },
-    { label: `${op.name}.winograd_gemm`, program: gemm, inputs: [v, u, weights.get(`${op.name}.identity`)], output: m },
+    { label: `${op.name}.winograd_gemm`, program: gemm, inputs: [v, weights.get(`${op.name}.${form}`), weights.get(`${op.name}.identity`)], output: m },
     { label: op.name, program: output, inputs: [m, weights.get(`${op.name}.scaleBias`)], output: op.output, inPlace: op.residual },
   ];
 }
