@@ -152,7 +152,7 @@ export type ConvPick = ConvVariant | WinogradForm;
  * uniforms. Ends with a softmax over the logits, run always (it is tiny) and read back on request.
  * Convolutions carry every variant in `convVariants` as candidates for the autotune, except those
  * `picks` decides (by name); a conv picked a Winograd form becomes three steps. Of a 3×3 conv's weight
- * forms, those its steps do not bind are released.
+ * forms, those its steps do not bind are released (useWinogradForms).
  */
 export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights, convVariants: readonly ConvVariant[] = CONV_VARIANTS, picks: ReadonlyMap<string, ConvPick> = new Map()): GraphSpec {
   useWinogradForms(ops, weights, picks);
@@ -198,7 +198,6 @@ export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights, c
             }
             continue;
           }
-          if (winogradOp(op)) weights.releaseWinograd(op.name);
           step = convStep(op, x, convAttributes(op, op.relu, op.residual !== undefined), op.output, weights, pick ? [pick] : convVariants);
         }
         steps.push({ ...step, inPlace: op.residual });
@@ -363,15 +362,18 @@ export function winogradPrograms(op: ConvOp, x: Shape4, form: WinogradForm): [Wi
 }
 
 /**
- * Hold each picked conv's Winograd weights in its picked form only, its direct weights and other
- * form released. A form is made from the direct weights (GpuWeights.transformed), so both are held
- * for a moment: taken largest conv first, each transient is more than covered by what the smaller
- * convs after it have yet to add (a form outweighs the 3×3 weights it replaces), and the weights
- * never hold more than their final size plus the smallest such conv's 3×3 weights. In run order,
- * ResNet-50's peak took its last layer4 conv's 9 MiB on top.
+ * Of each 3×3 stride-1 conv's weight forms, hold only the one the graph binds: a conv picked a
+ * Winograd form keeps that form alone, any other conv its direct weights alone. A form is made from
+ * the direct weights (GpuWeights.transformed), so both are held for a moment: taken largest conv
+ * first, each transient is more than covered by what the smaller convs after it have yet to add
+ * (a form outweighs the 3×3 weights it replaces), and the weights never hold more than their final
+ * size plus the smallest such conv's 3×3 weights. In run order, ResNet-50's peak took its last
+ * layer4 conv's 9 MiB on top.
  */
 function useWinogradForms(ops: LayerOp[], weights: GpuWeights, picks: ReadonlyMap<string, ConvPick>): void {
-  const picked = ops.filter((op): op is ConvOp => op.op === 'conv' && isWinogradForm(picks.get(op.name)));
+  const convs = ops.filter(winogradOp);
+  for (const op of convs) if (!isWinogradForm(picks.get(op.name))) weights.releaseWinograd(op.name);
+  const picked = convs.filter((op) => isWinogradForm(picks.get(op.name)));
   for (const op of picked.sort((a, b) => b.inChannels * b.outChannels - a.inChannels * a.outChannels)) {
     const form = picks.get(op.name) as WinogradForm;
     weights.get(`${op.name}.${form}`);

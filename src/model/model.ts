@@ -34,7 +34,7 @@ export interface RunOptions {
 }
 
 export interface MemoryReport {
-  /** Weights as uploaded: Winograd's transformed weights (16/9 the size of the 3×3 ones they replace) included. */
+  /** Weights on the GPU: Winograd's transformed weights (16/9 or 36/9 the size of the 3×3 ones they replace) included. */
   weightBytes: number;
   /** The model's parameters as float32, for comparison. */
   parameterBytes: number;
@@ -303,7 +303,7 @@ export class ResNetModel {
    * Which 3×3 stride-1 convs of a graph run as Winograd (and in which form), and which direct
    * variant the others that were measured run: by the autotune, each such conv's direct candidates
    * against its Winograd forms' steps, on trial buffers (freed after) and the conv's own weights
-   * (Winograd's uploaded only where measured; the graph built next keeps one form per conv).
+   * (Winograd's made only where measured; the graph built next keeps one form per conv).
    */
   private async pickWinograd(direct: GraphSpec): Promise<{ picks: Map<string, ConvPick>; choices: KernelChoices }> {
     const none = { picks: new Map<string, ConvPick>(), choices: { tuneMs: 0, layers: [] } };
