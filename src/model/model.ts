@@ -295,6 +295,10 @@ export class ResNetModel {
         program instanceof Conv2dProgram ? [tuned.get(label) ?? { label, shape: program.tuneKey, variant: picked.picks.get(label) ?? program.variant, from: 'only', ms: {} }] : [],
       );
       this.schedule = { key, schedule, kernels: { tuneMs: schedule.kernels.tuneMs + picked.choices.tuneMs, layers } };
+      // Building may have submitted GPU work (Winograd weights made, ./graph.ts): done once
+      // the schedule is, so nothing of it is in flight when a caller that never runs the model
+      // disposes it or exits (in Node, Dawn crashed on exit now and then with such work queued).
+      await this.gpu.device.queue.onSubmittedWorkDone();
     }
     return this.schedule.schedule;
   }
