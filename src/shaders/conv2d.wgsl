@@ -55,18 +55,23 @@ fn tap(o: vec3i, kh: u32, kw: u32) -> Tap {
   return Tap(u32(((o.x * i32(p.inH) + ch) * i32(p.inW) + cw) * i32(p.inC4)), f32(1 - outside));
 }
 
-// Epilogue for one pixel; scale and bias hold the tile's 4 channel blocks (loaded once per tile).
+// Epilogue for one pixel and one vec4 of output channels.
+fn store(m: u32, co: u32, acc: vec4f, scale: vec4f, bias: vec4f) {
+  if (co >= p.outC4) { return; }
+  let o = m * p.outC4 + co;
+  var v = acc * scale + bias;
+  if ((p.flags & 2u) != 0u) { v += y[o]; }
+  if ((p.flags & 1u) != 0u) { v = max(v, vec4f(0.0)); }
+  y[o] = v;
+}
+
+// Columns by constant index: indexed by a loop variable, SwiftShader keeps the matrices in memory.
 fn storeRow(m: u32, co0: u32, acc: mat4x4f, scale: mat4x4f, bias: mat4x4f) {
   if (m >= p.batch * p.outH * p.outW) { return; }
-  for (var c = 0u; c < COLS; c++) {
-    let co = co0 + c;
-    if (co >= p.outC4) { return; }
-    let o = m * p.outC4 + co;
-    var v = acc[c] * scale[c] + bias[c];
-    if ((p.flags & 2u) != 0u) { v += y[o]; }
-    if ((p.flags & 1u) != 0u) { v = max(v, vec4f(0.0)); }
-    y[o] = v;
-  }
+  store(m, co0, acc[0], scale[0], bias[0]);
+  store(m, co0 + 1u, acc[1], scale[1], bias[1]);
+  store(m, co0 + 2u, acc[2], scale[2], bias[2]);
+  store(m, co0 + 3u, acc[3], scale[3], bias[3]);
 }
 
 @compute @workgroup_size(64)
