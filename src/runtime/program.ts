@@ -24,11 +24,11 @@ export const WORKGROUP_SIZE = 64;
 const MAX_GROUPS_PER_DIM = 65535;
 
 /**
- * Workgroups for `threads` invocations of a 1-D kernel. Past 65535 groups the grid folds into y;
- * shaders recover the linear index as `gid.x + gid.y * nwg.x * 64`.
+ * Workgroups of `size` for `threads` invocations of a 1-D kernel. Past 65535 groups the grid folds
+ * into y; shaders recover the linear index as `gid.x + gid.y * nwg.x * size`.
  */
-export function workgroupsFor(threads: number): [number, number, number] {
-  const groups = Math.max(1, Math.ceil(threads / WORKGROUP_SIZE));
+export function workgroupsFor(threads: number, size = WORKGROUP_SIZE): [number, number, number] {
+  const groups = Math.max(1, Math.ceil(threads / size));
   if (groups <= MAX_GROUPS_PER_DIM) return [groups, 1, 1];
   return [MAX_GROUPS_PER_DIM, Math.ceil(groups / MAX_GROUPS_PER_DIM), 1];
 }

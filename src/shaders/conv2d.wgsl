@@ -74,9 +74,9 @@ fn storeRow(m: u32, co0: u32, acc: mat4x4f, scale: mat4x4f, bias: mat4x4f) {
   store(m, co0 + 3u, acc[3], scale[3], bias[3]);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(16)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let index = gid.x + gid.y * nwg.x * 64u;
+  let index = gid.x + gid.y * nwg.x * 16u;
   let colBlocks = (p.outC4 + COLS - 1u) / COLS;
   let pixels = p.batch * p.outH * p.outW;
   let m0 = (index / colBlocks) * ROWS;
