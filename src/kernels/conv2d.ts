@@ -82,14 +82,19 @@ export class Conv2dProgram implements Program {
     const outW = convOutputSize(input.w, attrs.kernelW, attrs.strideW, left, right, attrs.dilationW);
     this.output = { n: input.n, h: outH, w: outW, c: attrs.outChannels };
     const outC4 = roundUp4(attrs.outChannels) / 4;
+    const inC4 = roundUp4(input.c) / 4;
+    // `register` reads a row's kW taps as one run of kW * inC4 vec4 where none falls in padding
+    // (the space-to-depth stem): one K loop, not kW short ones. Its weights are already in that order.
+    const foldW = variant === 'register' && left === 0 && right === 0 && attrs.dilationW === 1;
     // prettier-ignore
     this.uniforms = packUniforms([
-      input.n, input.h, input.w, roundUp4(input.c) / 4,
+      input.n, input.h, input.w, inC4,
       outH, outW, outC4, attrs.kernelH,
-      attrs.kernelW, attrs.strideH, attrs.strideW, top,
+      foldW ? 1 : attrs.kernelW, attrs.strideH, attrs.strideW, top,
       left, attrs.dilationH, attrs.dilationW, Number(attrs.relu) | (Number(attrs.residual) << 1),
       // Per-image weights (register) or output pixels per invocation (tiled).
       variant === 'register' ? imageWeights : TILE[variant][0] / 8,
+      foldW ? attrs.kernelW * inC4 : inC4,
     ]);
     const pixels = input.n * outH * outW;
     const [tileM, tileN4] = TILE[variant];

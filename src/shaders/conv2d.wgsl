@@ -21,6 +21,9 @@ struct Params {
   // 0 for a convolution. As Winograd's GEMM (../kernels/winograd.ts), weight blocks per image; each
   // image's pixel count is then a multiple of ROWS, so a tile's pixels share one image's weights.
   imageWeights: u32,
+  // vec4 of input the K loop reads per kernel tap: inC4, or kW * inC4 where a conv without padding
+  // or dilation in W runs as kW = 1 (a row's kW taps are adjacent in memory).
+  tapC4: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -115,8 +118,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
       let t4 = tap(o4, kh, kw); let t5 = tap(o5, kh, kw); let t6 = tap(o6, kh, kw); let t7 = tap(o7, kh, kw);
       let t8 = tap(o8, kh, kw); let t9 = tap(o9, kh, kw); let t10 = tap(o10, kh, kw); let t11 = tap(o11, kh, kw);
       let t12 = tap(o12, kh, kw); let t13 = tap(o13, kh, kw); let t14 = tap(o14, kh, kw); let t15 = tap(o15, kh, kw);
-      var wi = u32(o0.x) * p.imageWeights + (kh * p.kW + kw) * p.inC4 * p.outC4;
-      for (var c4 = 0u; c4 < p.inC4; c4++) {
+      var wi = u32(o0.x) * p.imageWeights + (kh * p.kW + kw) * p.tapC4 * p.outC4;
+      for (var c4 = 0u; c4 < p.tapC4; c4++) {
         let w0 = w[wi + c0]; let w1 = w[wi + c1]; let w2 = w[wi + c2]; let w3 = w[wi + c3];
         let x0 = x[t0.offset + c4] * t0.mask;
         a0 += mat4x4f(w0 * x0, w1 * x0, w2 * x0, w3 * x0);
