@@ -6,6 +6,7 @@ import type { EngineName, LoadEngine, PageRequest, PageResult } from './engine';
 declare global {
   interface Window {
     runBench(request: PageRequest): Promise<PageResult>;
+    loadEngineCode(engines: EngineName[]): Promise<void>;
   }
 }
 
@@ -46,6 +47,10 @@ async function pageMemory(): Promise<number | undefined> {
   const measure = (performance as Performance & { measureUserAgentSpecificMemory?(): Promise<{ bytes: number }> }).measureUserAgentSpecificMemory;
   return crossOriginIsolated && measure ? (await measure.call(performance)).bytes : undefined;
 }
+
+// Imports the engines' code without running anything: the dev server bundles and transforms it on
+// first request, work that must not overlap the first engine's timing.
+window.loadEngineCode = async (engines) => void (await Promise.all(engines.map((engine) => ENGINES[engine]())));
 
 window.runBench = async ({ engine, model, input: inputUrl, warmup, runs, threads, profile }) => {
   const response = await fetch(inputUrl);
