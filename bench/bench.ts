@@ -115,6 +115,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
   const pageUrl = new URL('bench/page.html', server.resolvedUrls!.local[0]).href;
   // The Playwright suite's Chromium and flags (system Chromium with SwiftShader, WebGPU enabled).
   const launch = playwrightConfig.projects?.find((p) => p.name === 'chromium')?.use?.launchOptions ?? {};
+  const launchBrowser = (): Promise<Browser> => chromium.launch({ ...launch, args: [...(launch.args ?? []), ...EXTRA_FLAGS] });
   const results: Partial<Record<EngineName, PageResult>> = {};
   const failures: Partial<Record<EngineName, string>> = {};
   let browserVersion = '';
@@ -130,7 +131,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     // A page that only imports every engine's code, untimed: after it, the dev server is idle.
     // Without it the engine timed first paid for it (ours' ResNet-50 median: 1036 ms timed first,
     // 954 ms timed after ort-wasm; with it, 1000 ms either way).
-    const warm = await chromium.launch({ ...launch, args: [...(launch.args ?? []), ...EXTRA_FLAGS] });
+    const warm = await launchBrowser();
     try {
       const errors: string[] = [];
       await (await openPage(warm, errors)).evaluate((engines) => window.loadEngineCode(engines), options.engines);
@@ -140,7 +141,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     }
     for (const engine of options.engines) {
       log(`${engine}: loading, then ${options.warmup} warm-up + ${options.runs} runs`);
-      const browser = await chromium.launch({ ...launch, args: [...(launch.args ?? []), ...EXTRA_FLAGS] });
+      const browser = await launchBrowser();
       browserVersion = browser.version();
       const errors: string[] = [];
       try {
