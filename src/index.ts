@@ -31,7 +31,7 @@ export async function loadModel(gpu: Gpu, source: string | URL, options: LoadOpt
   // download. The autotune's other candidates only until it has measured them on this adapter:
   // later visits read their picks from the cache. A failure here shows again, with its message,
   // when the model compiles the kernel.
-  const kernels = defaultConvVariants(gpu.adapter.isFallbackAdapter).map(convKernel);
+  const kernels = defaultConvVariants(gpu).map(convKernel);
   for (const kernel of hasMeasured(gpu, kernels) ? kernels.slice(0, 1) : kernels) getPipeline(gpu, kernel).catch(() => undefined);
   // The browser cache is written after the first result rather than during it: on a CPU adapter
   // the write competes with loading and the first run for the same cores (~0.45 s of a 2-core

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
-import { CONV_VARIANTS, createNodeGpu, fileTuneCache, InputError, ResNetModel, type TuneCache } from '../src/node';
+import { CONV_VARIANTS, createNodeGpu, fileTuneCache, InputError, ResNetModel, type Gpu, type TuneCache } from '../src/node';
 import { convKernel, defaultConvVariants } from '../src/kernels/conv2d';
 import { autotune, hasMeasured, type Tuning } from '../src/runtime/autotune';
 import { bindBuffers, destroyBuffer, storageBuffer } from '../src/runtime/buffers';
@@ -73,13 +73,16 @@ test('each conv shape is measured once, runs its fastest candidate, and a second
   await Promise.all([first.dispose(), second.dispose()]);
 });
 
-test('by default a fallback adapter measures only the barrier-free variant (and Winograd), a GPU every variant', async () => {
-  expect(defaultConvVariants(true)).toEqual(['register']);
-  expect(defaultConvVariants(false)).toEqual(CONV_VARIANTS);
+test('by default a fallback adapter measures only a barrier-free variant (and Winograd), a GPU every variant but quad', async () => {
+  const fake = (isFallbackAdapter: boolean, features: string[]) => ({ adapter: { isFallbackAdapter }, device: { features: new Set(features) } }) as unknown as Gpu;
+  expect(defaultConvVariants(fake(true, ['subgroups']))).toEqual(['quad']);
+  expect(defaultConvVariants(fake(true, []))).toEqual(['register']);
+  expect(defaultConvVariants(fake(false, ['subgroups']))).toEqual(CONV_VARIANTS.filter((v) => v !== 'quad'));
+  expect(defaultConvVariants(fake(false, []))).toEqual(CONV_VARIANTS.filter((v) => v !== 'quad'));
   const gpu = await createNodeGpu({ tuneCache: memoryCache() });
   const model = await ResNetModel.load(gpu, smallModel());
   await model.run(input, SHAPE);
-  const allowed = [...defaultConvVariants(gpu.adapter.isFallbackAdapter), 'winograd2', 'winograd4'];
+  const allowed = [...defaultConvVariants(gpu), 'winograd2', 'winograd4'];
   const { layers } = model.kernelChoices();
   expect(layers.some((t) => t.from === 'measured')).toBe(true);
   for (const t of layers) expect([t.variant, ...Object.keys(t.ms)].filter((v) => !allowed.includes(v)), t.label).toEqual([]);
@@ -145,8 +148,10 @@ test('one variant and no Winograd run without measuring; options.kernels and opt
   await model.dispose();
   const empty = ResNetModel.load(gpu, smallModel(), 'small', { kernels: [] });
   await expect(empty).rejects.toThrow(InputError);
-  await expect(empty).rejects.toThrow(/options\.kernels must be a non-empty list of register, tiled64, tiled32; got \[\]/);
+  await expect(empty).rejects.toThrow(/options\.kernels must be a non-empty list of register, quad, tiled64, tiled32; got \[\]/);
   await expect(ResNetModel.load(gpu, smallModel(), 'small', { kernels: ['fast' as never] })).rejects.toThrow(/got \["fast"\]/);
+  const noSubgroups = { adapter: { ...gpu.adapter, isFallbackAdapter: true }, device: { features: new Set() } } as unknown as Gpu;
+  await expect(ResNetModel.load(noSubgroups, smallModel(), 'small', { kernels: ['quad'] })).rejects.toThrow(/"quad" needs the WebGPU 'subgroups' feature, which this device \(.*\) lacks/);
   await expect(ResNetModel.load(gpu, smallModel(), 'small', { winograd: 'sometimes' as never })).rejects.toThrow(/options\.winograd must be "measure", "never", "winograd2" or "winograd4"; got "sometimes"/);
 });
 

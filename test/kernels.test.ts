@@ -337,7 +337,10 @@ describe('winograd F(2×2, 3×3) and F(4×4, 3×3): input transform, GEMM, outpu
     const residual = i % 2 === 1;
     const relu = i % 3 !== 2;
     const seed = gen.int(1, 2 ** 30);
-    return ([2, 4] as const).map((m) => ({ m, input, outChannels, residual, relu, seed, name: `F(${m}×${m}) ${fmt(input)} → ${outChannels}ch${residual ? ' +residual' : ''}${relu ? ' relu' : ''}` }));
+    // The GEMM on each register kernel.
+    return ([2, 4] as const).flatMap((m) =>
+      (['register', 'quad'] as const).map((gemm) => ({ m, gemm, input, outChannels, residual, relu, seed, name: `F(${m}×${m}) GEMM on ${gemm} ${fmt(input)} → ${outChannels}ch${residual ? ' +residual' : ''}${relu ? ' relu' : ''}` })),
+    );
   }).flat();
 
   it('applies to 3×3 convolutions of stride 1, pad 1 and dilation 1 only', () => {
@@ -349,7 +352,7 @@ describe('winograd F(2×2, 3×3) and F(4×4, 3×3): input transform, GEMM, outpu
     expect(winogradApplies({ ...attrs, kernelH: 1, kernelW: 1, pads: [0, 0, 0, 0] })).toBe(false);
   });
 
-  it.each(cases)('$name', async ({ m: tile, input, outChannels, residual: withResidual, relu, seed }) => {
+  it.each(cases)('$name', async ({ m: tile, gemm: gemmVariant, input, outChannels, residual: withResidual, relu, seed }) => {
     const gpu = await testGpu();
     const rng = prng(seed);
     const x = randomTensor(rng, input.n, input.c, input.h, input.w);
@@ -361,7 +364,7 @@ describe('winograd F(2×2, 3×3) and F(4×4, 3×3): input transform, GEMM, outpu
     const expected = ref.conv2d(x, weight, attrs, scale, bias, residual, relu);
     const transform = new WinogradInputProgram(input, tile);
     const v = await runKernel(gpu, transform, [{ activation: toNhwc4(x) }], transform.outputBytes);
-    const gemm = winogradGemm(input, outChannels, tile);
+    const gemm = winogradGemm(input, outChannels, tile, gemmVariant);
     const identity = packScaleBias(new Float32Array(outChannels).fill(1), new Float32Array(outChannels));
     const transformWeights = new WinogradWeightsProgram(input.c, outChannels, tile);
     const u = await runKernel(gpu, transformWeights, [{ weight: packConvWeights(new Float32Array(weight), [outChannels, input.c, 3, 3]) }], transformWeights.outputBytes);

@@ -52,7 +52,9 @@ for (const spec of cases) {
 // variant alone must compute the network, and so must Winograd wherever it applies.
 const everywhere: { name: string; options: ModelOptions }[] = [
   ...CONV_VARIANTS.map((kernel) => ({ name: `every conv on the ${kernel} kernel`, options: { kernels: [kernel], winograd: 'never' } as const })),
-  ...(['winograd2', 'winograd4'] as const).map((form) => ({ name: `every 3×3 stride-1 conv as ${form}, the rest on the register kernel`, options: { kernels: ['register'], winograd: form } as const })),
+  ...(['winograd2', 'winograd4'] as const).flatMap((form) =>
+    (['register', 'quad'] as const).map((kernel) => ({ name: `every 3×3 stride-1 conv as ${form}, the rest and its GEMM on the ${kernel} kernel`, options: { kernels: [kernel], winograd: form } as const })),
+  ),
 ];
 for (const { name, options } of everywhere) {
   test(`resnet50 with ${name} matches PyTorch`, async () => {

@@ -103,9 +103,9 @@ export class WinogradOutputProgram implements Program {
 }
 
 /** Inputs: V, WinogradWeightsProgram's U, a scale of 1 and bias of 0 (the epilogue comes after the output transform). Output: M. */
-export function winogradGemm(x: Shape4, outChannels: number, m: WinogradTile): Conv2dProgram {
+export function winogradGemm(x: Shape4, outChannels: number, m: WinogradTile, variant: 'register' | 'quad'): Conv2dProgram {
   const attrs: Conv2dAttributes = { outChannels, kernelH: 1, kernelW: 1, strideH: 1, strideW: 1, pads: [0, 0, 0, 0], dilationH: 1, dilationW: 1, relu: false, residual: false };
-  return new Conv2dProgram(winogradShape(winogradTiles(x, m), x.c), attrs, 'register', (roundUp4(x.c) / 4) * (roundUp4(outChannels) / 4));
+  return new Conv2dProgram(winogradShape(winogradTiles(x, m), x.c), attrs, variant, (roundUp4(x.c) / 4) * (roundUp4(outChannels) / 4));
 }
 
 // G of F(m×m, 3×3), (m+2)×3: U = G g Gᵀ.

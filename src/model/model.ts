@@ -1,11 +1,11 @@
 import { checkBufferSize } from '../runtime/buffers';
-import { lostInfo, type Gpu } from '../runtime/device';
+import { describeAdapter, lostInfo, type Gpu } from '../runtime/device';
 import { DeviceLostError, DisposedError, GpuError, GpuLimitError, InputError, ResnetWebGpuError, typeName, WeightsError } from '../runtime/errors';
 import { nchwToNhwc4, nhwc4Bytes, type Shape4 } from '../runtime/layout';
 import { getPipeline } from '../runtime/pipelines';
 import { Schedule, type GraphSpec } from '../runtime/scheduler';
 import { bindBuffers, destroyBuffer, storageBuffer } from '../runtime/buffers';
-import { Conv2dProgram, CONV_VARIANTS, defaultConvVariants, type ConvVariant } from '../kernels/conv2d';
+import { Conv2dProgram, CONV_VARIANTS, defaultConvVariants, hasSubgroups, registerVariant, type ConvVariant } from '../kernels/conv2d';
 import { autotune, type Candidate, type KernelChoices, type Tuning } from '../runtime/autotune';
 import type { Program } from '../runtime/program';
 import { buildGraph, GpuWeights, graphPrograms, PROBABILITIES, WINOGRAD_FORMS, winogradOp, winogradPrograms, type ConvPick, type WinogradForm } from './graph';
@@ -15,9 +15,10 @@ import { parameterCount, type ModelMeta, type PreparedWeights, type TensorMap } 
 
 export interface ModelOptions {
   /**
-   * The convolution variants the autotune may choose among (default: defaultConvVariants, all of
-   * CONV_VARIANTS on a GPU, `register` on a fallback adapter); one variant runs everywhere unmeasured
-   * (Winograd aside).
+   * The convolution variants the autotune may choose among (default: defaultConvVariants:
+   * `register` and the tiled ones on a GPU, `quad` or `register` on a fallback adapter); one variant
+   * runs everywhere unmeasured (Winograd aside). Winograd's GEMMs run on `quad` where it is listed,
+   * else on `register`. `quad` needs the device's 'subgroups' feature.
    */
   kernels?: readonly ConvVariant[];
   /**
@@ -89,10 +90,11 @@ export class ResNetModel {
 
   static async load(gpu: Gpu, prepared: PreparedWeights, source = 'weights', options: ModelOptions = {}): Promise<ResNetModel> {
     const ops = checkPrepared(prepared, source);
-    const kernels = options.kernels ?? defaultConvVariants(gpu.adapter.isFallbackAdapter);
+    const kernels = options.kernels ?? defaultConvVariants(gpu);
     if (!Array.isArray(kernels) || kernels.length === 0 || !kernels.every((k) => CONV_VARIANTS.includes(k))) {
       throw new InputError(`options.kernels must be a non-empty list of ${CONV_VARIANTS.join(', ')}; got ${JSON.stringify(kernels)}`);
     }
+    if (kernels.includes('quad') && !hasSubgroups(gpu)) throw new InputError(`options.kernels: "quad" needs the WebGPU 'subgroups' feature, which this device (${describeAdapter(gpu.adapter)}) lacks`);
     const winograd = options.winograd ?? 'measure';
     if (!['measure', 'never', ...WINOGRAD_FORMS.keys()].includes(winograd)) throw new InputError(`options.winograd must be "measure", "never", "winograd2" or "winograd4"; got ${JSON.stringify(winograd)}`);
     const model = new ResNetModel(gpu, prepared.config, prepared.meta, prepared.tensors, source, ops, kernels, winograd);
@@ -322,7 +324,7 @@ export class ResNetModel {
       // its transforms cost more too (F(4×4) on a 7×7 map, whose 4 tiles are padded to 16 GEMM rows).
       const forms: { form: WinogradForm; parts: ReturnType<typeof winogradPrograms> }[] = [];
       for (const form of WINOGRAD_FORMS.keys()) {
-        const parts = winogradPrograms(op, x, form);
+        const parts = winogradPrograms(op, x, form, registerVariant(this.kernels));
         const fits = parts[0].outputBytes <= maxBinding && parts[1].outputBytes <= maxBinding;
         const wanted = this.winograd === 'measure' ? forms.every((f) => parts[1].flops < f.parts[1].flops) : this.winograd === form;
         if (fits && wanted) forms.push({ form, parts });
