@@ -75,3 +75,11 @@ fn storeRow(m: u32, co0: u32, acc: mat4x4f, scale: mat4x4f, bias: mat4x4f) {
   store(m, co0 + 2u, acc[2], scale[2], bias[2]);
   store(m, co0 + 3u, acc[3], scale[3], bias[3]);
 }
+
+// A tile's epilogue: rows m0 ..+15 (acc[r] for row m0 + r), channel blocks co0 ..+3 (c0..c3: the
+// blocks the tile read, past the last one clamped to it).
+fn storeTile(m0: u32, co0: u32, c: vec4u, acc: array<mat4x4f, ROWS>) {
+  let s = mat4x4f(scaleBias[c.x], scaleBias[c.y], scaleBias[c.z], scaleBias[c.w]);
+  let b = mat4x4f(scaleBias[p.outC4 + c.x], scaleBias[p.outC4 + c.y], scaleBias[p.outC4 + c.z], scaleBias[p.outC4 + c.w]);
+  for (var r = 0u; r < ROWS; r++) { storeRow(m0 + r, co0, acc[r], s, b); }
+}

@@ -85,8 +85,5 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
       }
     }
   }
-  let s = mat4x4f(scaleBias[c0], scaleBias[c1], scaleBias[c2], scaleBias[c3]);
-  let b = mat4x4f(scaleBias[p.outC4 + c0], scaleBias[p.outC4 + c1], scaleBias[p.outC4 + c2], scaleBias[p.outC4 + c3]);
-  let acc = array<mat4x4f, ROWS>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var r = 0u; r < ROWS; r++) { storeRow(m0 + r, co0, acc[r], s, b); }
+  storeTile(m0, co0, vec4u(c0, c1, c2, c3), array<mat4x4f, ROWS>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15));
 }
