@@ -27,12 +27,15 @@ export interface Conv2dAttributes {
  * - `register`: conv2d.wgsl, no workgroup memory or barriers, 16 pixels × 16 channels per
  *   invocation; made for CPU adapters (SwiftShader).
  * - `quad`: conv2d_quad.wgsl, `register` with each quad of invocations sharing its input loads
- *   (quadBroadcast); needs the 'subgroups' feature. ~22% faster than `register` on SwiftShader.
+ *   (quadBroadcast); needs the 'subgroups' feature. ~10% less GPU time than `register` for
+ *   ResNet-50 in Chromium's SwiftShader.
  * - `tiled64`, `tiled32`: conv2d_tiled.wgsl, workgroup-memory tiles of 64 or 32 pixels × 64
  *   channels; made for GPUs, the smaller tile for the small late-stage maps.
  */
 export const CONV_VARIANTS = ['register', 'quad', 'tiled64', 'tiled32'] as const;
 export type ConvVariant = (typeof CONV_VARIANTS)[number];
+/** The barrier-free kernels, the only ones that run Winograd's GEMM (per-image weights). */
+export type RegisterVariant = 'register' | 'quad';
 
 /** Whether the device can run the `quad` variant. */
 export const hasSubgroups = (gpu: Gpu): boolean => gpu.device.features.has('subgroups');
@@ -41,8 +44,8 @@ export const hasSubgroups = (gpu: Gpu): boolean => gpu.device.features.has('subg
  * The variants the autotune measures unless told otherwise (ModelOptions.kernels). On a fallback
  * (CPU) adapter one: `quad` where the device has subgroups, else `register`. On SwiftShader the
  * tiled variants measured 2–4× slower than `register` on every ResNet-50 layer (and compiling them
- * cost ~0.75 s of the first result before the autotune could rule them out), `quad` ~22% faster on
- * every layer. On a GPU `register` and the tiled ones: `quad` has not been measured on one (no GPU
+ * cost ~0.75 s of the first result before the autotune could rule them out); `quad` took ~10% off
+ * ResNet-50's GPU time (layer4's convs ~20%, the rest 3–8%). On a GPU `register` and the tiled ones: `quad` has not been measured on one (no GPU
  * was at hand), and it assumes quads of consecutive invocations, which only SwiftShader guarantees.
  */
 export function defaultConvVariants(gpu: Gpu): readonly ConvVariant[] {
@@ -50,20 +53,21 @@ export function defaultConvVariants(gpu: Gpu): readonly ConvVariant[] {
   return ['register', 'tiled64', 'tiled32'];
 }
 
-/** The variants that run as Winograd's GEMM (per-image weights): the register kernels. */
-export const registerVariant = (variants: readonly ConvVariant[]): 'register' | 'quad' => (variants.includes('quad') ? 'quad' : 'register');
-const isRegister = (variant: ConvVariant): boolean => variant === 'register' || variant === 'quad';
+/** The register kernel Winograd's GEMM runs on, given a model's candidates: `quad` where listed, else `register`. */
+export const registerVariant = (variants: readonly ConvVariant[]): RegisterVariant => (variants.includes('quad') ? 'quad' : 'register');
+const isRegister = (variant: ConvVariant): variant is RegisterVariant => variant === 'register' || variant === 'quad';
 
-/** A variant's shader: each register kernel its own main joined to their shared helpers; the tiled ones share one, the tile size a uniform. */
+/** Each variant's shader: each register kernel's main joined to their shared helpers; the tiled ones share one, the tile size a uniform. */
+const KERNELS: Record<ConvVariant, { name: string; shader: string }> = {
+  register: { name: 'conv2d', shader: `${registerShader}\n${registerCommon}` },
+  // The quad kernel's `enable` directive must come first.
+  quad: { name: 'conv2d_quad', shader: `${quadShader}\n${registerCommon}` },
+  tiled64: { name: 'conv2d_tiled', shader: tiledShader },
+  tiled32: { name: 'conv2d_tiled', shader: tiledShader },
+};
+
 export function convKernel(variant: ConvVariant): Kernel & { variant: ConvVariant } {
-  const kernels: Record<ConvVariant, { name: string; shader: string }> = {
-    register: { name: 'conv2d', shader: `${registerShader}\n${registerCommon}` },
-    // The quad kernel's `enable` directive must come first.
-    quad: { name: 'conv2d_quad', shader: `${quadShader}\n${registerCommon}` },
-    tiled64: { name: 'conv2d_tiled', shader: tiledShader },
-    tiled32: { name: 'conv2d_tiled', shader: tiledShader },
-  };
-  return { variant, constants: {}, ...kernels[variant] };
+  return { variant, constants: {}, ...KERNELS[variant] };
 }
 
 /** As the register kernels' @workgroup_size. */
@@ -94,7 +98,7 @@ export class Conv2dProgram implements Program {
     readonly input: Shape4,
     readonly attrs: Conv2dAttributes,
     readonly variant: ConvVariant = 'register',
-    /** Weight blocks per image, for Winograd's GEMM (./winograd.ts; register variant only); 0: a convolution. */
+    /** Weight blocks per image, for Winograd's GEMM (./winograd.ts; register variants only); 0: a convolution. */
     imageWeights = 0,
   ) {
     if (imageWeights && !isRegister(variant)) throw new Error(`conv2d: per-image weights need a register variant, not ${variant}`);
@@ -105,7 +109,7 @@ export class Conv2dProgram implements Program {
     this.output = { n: input.n, h: outH, w: outW, c: attrs.outChannels };
     const outC4 = roundUp4(attrs.outChannels) / 4;
     const inC4 = roundUp4(input.c) / 4;
-    // `register` reads a row's kW taps as one run of kW * inC4 vec4 where none falls in padding
+    // The register kernels read a row's kW taps as one run of kW * inC4 vec4 where none falls in padding
     // (the space-to-depth stem): one K loop, not kW short ones. Its weights are already in that order.
     const foldW = isRegister(variant) && left === 0 && right === 0 && attrs.dilationW === 1;
     // prettier-ignore
