@@ -73,12 +73,12 @@ test('each conv shape is measured once, runs its fastest candidate, and a second
   await Promise.all([first.dispose(), second.dispose()]);
 });
 
-test('by default a fallback adapter measures only a barrier-free variant (and Winograd), a GPU every variant but quad', async () => {
+test('by default a fallback adapter measures only a barrier-free variant (and Winograd), a GPU every variant but the quad ones', async () => {
   const fake = (isFallbackAdapter: boolean, features: string[]) => ({ adapter: { isFallbackAdapter }, device: { features: new Set(features) } }) as unknown as Gpu;
-  expect(defaultConvVariants(fake(true, ['subgroups']))).toEqual(['quad']);
+  expect(defaultConvVariants(fake(true, ['subgroups']))).toEqual(['quad2x2']);
   expect(defaultConvVariants(fake(true, []))).toEqual(['register']);
-  expect(defaultConvVariants(fake(false, ['subgroups']))).toEqual(CONV_VARIANTS.filter((v) => v !== 'quad'));
-  expect(defaultConvVariants(fake(false, []))).toEqual(CONV_VARIANTS.filter((v) => v !== 'quad'));
+  expect(defaultConvVariants(fake(false, ['subgroups']))).toEqual(['register', 'tiled64', 'tiled32']);
+  expect(defaultConvVariants(fake(false, []))).toEqual(['register', 'tiled64', 'tiled32']);
   const gpu = await createNodeGpu({ tuneCache: memoryCache() });
   const model = await ResNetModel.load(gpu, smallModel());
   await model.run(input, SHAPE);
@@ -148,10 +148,11 @@ test('one variant and no Winograd run without measuring; options.kernels and opt
   await model.dispose();
   const empty = ResNetModel.load(gpu, smallModel(), 'small', { kernels: [] });
   await expect(empty).rejects.toThrow(InputError);
-  await expect(empty).rejects.toThrow(/options\.kernels must be a non-empty list of register, quad, tiled64, tiled32; got \[\]/);
+  await expect(empty).rejects.toThrow(/options\.kernels must be a non-empty list of register, quad, quad2x2, tiled64, tiled32; got \[\]/);
   await expect(ResNetModel.load(gpu, smallModel(), 'small', { kernels: ['fast' as never] })).rejects.toThrow(/got \["fast"\]/);
   const noSubgroups = { adapter: { ...gpu.adapter, isFallbackAdapter: true }, device: { features: new Set() } } as unknown as Gpu;
   await expect(ResNetModel.load(noSubgroups, smallModel(), 'small', { kernels: ['quad'] })).rejects.toThrow(/"quad" needs the WebGPU 'subgroups' feature, which this device \(.*\) lacks/);
+  await expect(ResNetModel.load(noSubgroups, smallModel(), 'small', { kernels: ['register', 'quad2x2'] })).rejects.toThrow(/"quad2x2" needs the WebGPU 'subgroups' feature/);
   await expect(ResNetModel.load(gpu, smallModel(), 'small', { winograd: 'sometimes' as never })).rejects.toThrow(/options\.winograd must be "measure", "never", "winograd2" or "winograd4"; got "sometimes"/);
 });
 

@@ -324,7 +324,8 @@ describe('space_to_depth stem: a stride-2 conv as a stride-1 conv over stacked 2
 describe('winograd F(2×2, 3×3) and F(4×4, 3×3): input transform, GEMM, output transform equal the 3×3 conv', () => {
   const gen = prng(12);
   // Odd and even sizes (edge tiles cut to one row/column), 1×1 images, batches whose tile count is
-  // not a multiple of the GEMM's 16 rows, channels not a multiple of 4, several GEMM channel tiles.
+  // not a multiple of the GEMM's 16 or 32 rows (quad2x2's; 16 tiles or fewer run on quad), channels
+  // not a multiple of 4, several GEMM channel tiles.
   const cases = [
     [1, 7, 7, 5, 13],
     [2, 9, 6, 8, 6],
@@ -339,7 +340,7 @@ describe('winograd F(2×2, 3×3) and F(4×4, 3×3): input transform, GEMM, outpu
     const seed = gen.int(1, 2 ** 30);
     // The GEMM on each register kernel.
     return ([2, 4] as const).flatMap((m) =>
-      (['register', 'quad'] as const).map((gemm) => ({ m, gemm, input, outChannels, residual, relu, seed, name: `F(${m}×${m}) GEMM on ${gemm} ${fmt(input)} → ${outChannels}ch${residual ? ' +residual' : ''}${relu ? ' relu' : ''}` })),
+      (['register', 'quad', 'quad2x2'] as const).map((gemm) => ({ m, gemm, input, outChannels, residual, relu, seed, name: `F(${m}×${m}) GEMM on ${gemm} ${fmt(input)} → ${outChannels}ch${residual ? ' +residual' : ''}${relu ? ' relu' : ''}` })),
     );
   }).flat();
 

@@ -1,6 +1,7 @@
 import registerCommon from '../shaders/conv2d_common.wgsl?raw';
 import registerShader from '../shaders/conv2d.wgsl?raw';
 import quadShader from '../shaders/conv2d_quad.wgsl?raw';
+import quad2x2Shader from '../shaders/conv2d_quad2x2.wgsl?raw';
 import tiledShader from '../shaders/conv2d_tiled.wgsl?raw';
 import type { Gpu } from '../runtime/device';
 import { nhwc4Bytes, type Shape4 } from '../runtime/layout';
@@ -27,41 +28,46 @@ export interface Conv2dAttributes {
  * - `register`: conv2d.wgsl, no workgroup memory or barriers, 16 pixels × 16 channels per
  *   invocation; made for CPU adapters (SwiftShader).
  * - `quad`: conv2d_quad.wgsl, `register` with each quad of invocations sharing its input loads
- *   (quadBroadcast); needs the 'subgroups' feature. ~10% less GPU time than `register` for
- *   ResNet-50 in Chromium's SwiftShader.
+ *   (quadBroadcast); needs the 'subgroups' feature.
+ * - `quad2x2`: conv2d_quad2x2.wgsl, `register` with each quad sharing both its input and its
+ *   weight loads in pairs (quadSwapX/Y); needs 'subgroups'. In Chromium's SwiftShader ~15% less
+ *   GPU time than `quad` for ResNet-50 (every layer 8–27%).
  * - `tiled64`, `tiled32`: conv2d_tiled.wgsl, workgroup-memory tiles of 64 or 32 pixels × 64
  *   channels; made for GPUs, the smaller tile for the small late-stage maps.
  */
-export const CONV_VARIANTS = ['register', 'quad', 'tiled64', 'tiled32'] as const;
+export const CONV_VARIANTS = ['register', 'quad', 'quad2x2', 'tiled64', 'tiled32'] as const;
 export type ConvVariant = (typeof CONV_VARIANTS)[number];
 /** The barrier-free kernels, the only ones that run Winograd's GEMM (per-image weights). */
-export type RegisterVariant = 'register' | 'quad';
+export type RegisterVariant = 'register' | 'quad' | 'quad2x2';
 
-/** Whether the device can run the `quad` variant. */
+/** Whether the device can run the `quad` and `quad2x2` variants. */
 export const hasSubgroups = (gpu: Gpu): boolean => gpu.device.features.has('subgroups');
+export const needsSubgroups = (variant: ConvVariant): boolean => variant === 'quad' || variant === 'quad2x2';
 
 /**
  * The variants the autotune measures unless told otherwise (ModelOptions.kernels). On a fallback
- * (CPU) adapter one: `quad` where the device has subgroups, else `register`. On SwiftShader the
+ * (CPU) adapter one: `quad2x2` where the device has subgroups, else `register`. On SwiftShader the
  * tiled variants measured 2–4× slower than `register` on every ResNet-50 layer (and compiling them
  * cost ~0.75 s of the first result before the autotune could rule them out); `quad` took ~10% off
- * ResNet-50's GPU time (layer4's convs ~20%, the rest 3–8%). On a GPU `register` and the tiled ones: `quad` has not been measured on one (no GPU
- * was at hand), and it assumes quads of consecutive invocations, which only SwiftShader guarantees.
+ * ResNet-50's GPU time and `quad2x2` ~15% more, faster than `quad` on every layer. On a GPU
+ * `register` and the tiled ones: the quad kernels have not been measured on one (no GPU was at
+ * hand), and they assume quads of consecutive invocations, which only SwiftShader guarantees.
  */
 export function defaultConvVariants(gpu: Gpu): readonly ConvVariant[] {
-  if (gpu.adapter.isFallbackAdapter) return [hasSubgroups(gpu) ? 'quad' : 'register'];
+  if (gpu.adapter.isFallbackAdapter) return [hasSubgroups(gpu) ? 'quad2x2' : 'register'];
   return ['register', 'tiled64', 'tiled32'];
 }
 
-/** The register kernel Winograd's GEMM runs on, given a model's candidates: `quad` where listed, else `register`. */
-export const registerVariant = (variants: readonly ConvVariant[]): RegisterVariant => (variants.includes('quad') ? 'quad' : 'register');
-const isRegister = (variant: ConvVariant): variant is RegisterVariant => variant === 'register' || variant === 'quad';
+/** The register kernel Winograd's GEMM runs on, given a model's candidates: the first listed of `quad2x2`, `quad`, else `register`. */
+export const registerVariant = (variants: readonly ConvVariant[]): RegisterVariant => (['quad2x2', 'quad'] as const).find((v) => variants.includes(v)) ?? 'register';
+const isRegister = (variant: ConvVariant): variant is RegisterVariant => variant === 'register' || needsSubgroups(variant);
 
 /** Each variant's shader: each register kernel's main joined to their shared helpers; the tiled ones share one, the tile size a uniform. */
 const KERNELS: Record<ConvVariant, { name: string; shader: string }> = {
   register: { name: 'conv2d', shader: `${registerShader}\n${registerCommon}` },
-  // The quad kernel's `enable` directive must come first.
+  // The quad kernels' `enable` directive must come first.
   quad: { name: 'conv2d_quad', shader: `${quadShader}\n${registerCommon}` },
+  quad2x2: { name: 'conv2d_quad2x2', shader: `${quad2x2Shader}\n${registerCommon}` },
   tiled64: { name: 'conv2d_tiled', shader: tiledShader },
   tiled32: { name: 'conv2d_tiled', shader: tiledShader },
 };
@@ -73,8 +79,8 @@ export function convKernel(variant: ConvVariant): Kernel & { variant: ConvVarian
 /** As the register kernels' @workgroup_size. */
 const REGISTER_WORKGROUP_SIZE = 16;
 
-/** Output pixels × vec4 of output channels of one invocation (register kernels) or one workgroup of 64 (tiled), as in the shaders. */
-const TILE: Record<ConvVariant, [number, number]> = { register: [16, 4], quad: [16, 4], tiled64: [64, 16], tiled32: [32, 16] };
+/** Output pixels × vec4 of output channels of one invocation (register, quad), one quad (quad2x2) or one workgroup of 64 (tiled), as in the shaders. */
+const TILE: Record<ConvVariant, [number, number]> = { register: [16, 4], quad: [16, 4], quad2x2: [32, 8], tiled64: [64, 16], tiled32: [32, 16] };
 
 export function convOutputSize(input: number, kernel: number, stride: number, padBefore: number, padAfter: number, dilation: number): number {
   return Math.floor((input + padBefore + padAfter - dilation * (kernel - 1) - 1) / stride) + 1;
@@ -102,6 +108,7 @@ export class Conv2dProgram implements Program {
     imageWeights = 0,
   ) {
     if (imageWeights && !isRegister(variant)) throw new Error(`conv2d: per-image weights need a register variant, not ${variant}`);
+    if (imageWeights && input.h % TILE[variant][0]) throw new Error(`conv2d: per-image weights on ${variant} need images of whole ${TILE[variant][0]}-pixel tiles, not ${input.h}`);
     ({ name: this.name, shader: this.shader, constants: this.constants } = convKernel(variant));
     const [top, left, bottom, right] = attrs.pads;
     const outH = convOutputSize(input.h, attrs.kernelH, attrs.strideH, top, bottom, attrs.dilationH);
@@ -126,7 +133,8 @@ export class Conv2dProgram implements Program {
     const [tileM, tileN4] = TILE[variant];
     const colBlocks = Math.ceil(outC4 / tileN4);
     // `quad` gives each quad of invocations one pixel tile: its channel blocks rounded up to whole quads.
-    const tiles = Math.ceil(pixels / tileM) * (variant === 'quad' ? Math.ceil(colBlocks / 4) * 4 : colBlocks);
+    // A `quad2x2` tile is a quad's: 4 invocations.
+    const tiles = Math.ceil(pixels / tileM) * (variant === 'quad' ? Math.ceil(colBlocks / 4) * 4 : colBlocks) * (variant === 'quad2x2' ? 4 : 1);
     // The register kernels run in workgroups of 16 (their shaders' size): SwiftShader deals a dispatch's
     // workgroups out to its threads whole, so a 14×14 conv's 208 invocations in groups of 64 left one
     // of 2 cores idle for a quarter of it; in groups of 16 layer3's 1×1 convs ran ~12% faster.

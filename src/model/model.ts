@@ -5,7 +5,7 @@ import { nchwToNhwc4, nhwc4Bytes, type Shape4 } from '../runtime/layout';
 import { getPipeline } from '../runtime/pipelines';
 import { Schedule, type GraphSpec } from '../runtime/scheduler';
 import { bindBuffers, destroyBuffer, storageBuffer } from '../runtime/buffers';
-import { Conv2dProgram, CONV_VARIANTS, defaultConvVariants, hasSubgroups, registerVariant, type ConvVariant } from '../kernels/conv2d';
+import { Conv2dProgram, CONV_VARIANTS, defaultConvVariants, hasSubgroups, needsSubgroups, registerVariant, type ConvVariant } from '../kernels/conv2d';
 import { autotune, type Candidate, type KernelChoices, type Tuning } from '../runtime/autotune';
 import type { Program } from '../runtime/program';
 import { buildGraph, GpuWeights, graphPrograms, PROBABILITIES, WINOGRAD_FORMS, winogradOp, winogradPrograms, type ConvPick, type WinogradForm } from './graph';
@@ -16,9 +16,10 @@ import { parameterCount, type ModelMeta, type PreparedWeights, type TensorMap } 
 export interface ModelOptions {
   /**
    * The convolution variants the autotune may choose among (default: defaultConvVariants:
-   * `register` and the tiled ones on a GPU, `quad` or `register` on a fallback adapter); one variant
-   * runs everywhere unmeasured (Winograd aside). Winograd's GEMMs run on `quad` where it is listed,
-   * else on `register`. `quad` needs the device's 'subgroups' feature.
+   * `register` and the tiled ones on a GPU, `quad2x2` or `register` on a fallback adapter); one
+   * variant runs everywhere unmeasured (Winograd aside). Winograd's GEMMs run on `quad2x2` or `quad`
+   * where listed (registerVariant), else on `register`. The quad kernels need the device's
+   * 'subgroups' feature.
    */
   kernels?: readonly ConvVariant[];
   /**
@@ -94,7 +95,8 @@ export class ResNetModel {
     if (!Array.isArray(kernels) || kernels.length === 0 || !kernels.every((k) => CONV_VARIANTS.includes(k))) {
       throw new InputError(`options.kernels must be a non-empty list of ${CONV_VARIANTS.join(', ')}; got ${JSON.stringify(kernels)}`);
     }
-    if (kernels.includes('quad') && !hasSubgroups(gpu)) throw new InputError(`options.kernels: "quad" needs the WebGPU 'subgroups' feature, which this device (${describeAdapter(gpu.adapter)}) lacks`);
+    const quad = kernels.find(needsSubgroups);
+    if (quad && !hasSubgroups(gpu)) throw new InputError(`options.kernels: "${quad}" needs the WebGPU 'subgroups' feature, which this device (${describeAdapter(gpu.adapter)}) lacks`);
     const winograd = options.winograd ?? 'measure';
     if (!['measure', 'never', ...WINOGRAD_FORMS.keys()].includes(winograd)) throw new InputError(`options.winograd must be "measure", "never", "winograd2" or "winograd4"; got ${JSON.stringify(winograd)}`);
     const model = new ResNetModel(gpu, prepared.config, prepared.meta, prepared.tensors, source, ops, kernels, winograd);

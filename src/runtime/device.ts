@@ -93,7 +93,7 @@ async function openDevice(gpu: GPU, options: GpuOptions): Promise<{ device: GPUD
       'WebGPU is present but returned no adapter: there is no usable GPU, and no fallback adapter was offered.',
     );
   }
-  // timestamp-query for the profiler and the autotune's clock; subgroups for the `quad` conv kernel.
+  // timestamp-query for the profiler and the autotune's clock; subgroups for the quad conv kernels.
   const wanted: GPUFeatureName[] = ['timestamp-query', 'subgroups' as GPUFeatureName];
   const device = await adapter.requestDevice({
     requiredFeatures: wanted.filter((f) => adapter.features.has(f)),

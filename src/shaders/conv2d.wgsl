@@ -86,5 +86,5 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
       }
     }
   }
-  storeTile(m0, co0, vec4u(c0, c1, c2, c3), array<mat4x4f, ROWS>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15));
+  storeTile(m0, 0u, co0 + vec4u(0u, 1u, 2u, 3u), array<mat4x4f, ROWS>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15));
 }

@@ -68,18 +68,19 @@ fn store(m: u32, co: u32, acc: vec4f, scale: vec4f, bias: vec4f) {
 }
 
 // Columns by constant index: indexed by a loop variable, SwiftShader keeps the matrices in memory.
-fn storeRow(m: u32, co0: u32, acc: mat4x4f, scale: mat4x4f, bias: mat4x4f) {
+fn storeRow(m: u32, blocks: vec4u, acc: mat4x4f, scale: mat4x4f, bias: mat4x4f) {
   if (m >= p.batch * p.outH * p.outW) { return; }
-  store(m, co0, acc[0], scale[0], bias[0]);
-  store(m, co0 + 1u, acc[1], scale[1], bias[1]);
-  store(m, co0 + 2u, acc[2], scale[2], bias[2]);
-  store(m, co0 + 3u, acc[3], scale[3], bias[3]);
+  store(m, blocks.x, acc[0], scale[0], bias[0]);
+  store(m, blocks.y, acc[1], scale[1], bias[1]);
+  store(m, blocks.z, acc[2], scale[2], bias[2]);
+  store(m, blocks.w, acc[3], scale[3], bias[3]);
 }
 
-// A tile's epilogue: rows m0 ..+15 (acc[r] for row m0 + r), channel blocks co0 ..+3 (c0..c3: the
-// blocks the tile read, past the last one clamped to it).
-fn storeTile(m0: u32, co0: u32, c: vec4u, acc: array<mat4x4f, ROWS>) {
+// A tile's epilogue: acc[r] is row m0 + (r ^ rowFlip); its column k, channel block blocks[k]
+// (blocks past the last are skipped).
+fn storeTile(m0: u32, rowFlip: u32, blocks: vec4u, acc: array<mat4x4f, ROWS>) {
+  let c = min(blocks, vec4u(p.outC4 - 1u));
   let s = mat4x4f(scaleBias[c.x], scaleBias[c.y], scaleBias[c.z], scaleBias[c.w]);
   let b = mat4x4f(scaleBias[p.outC4 + c.x], scaleBias[p.outC4 + c.y], scaleBias[p.outC4 + c.z], scaleBias[p.outC4 + c.w]);
-  for (var r = 0u; r < ROWS; r++) { storeRow(m0 + r, co0, acc[r], s, b); }
+  for (var r = 0u; r < ROWS; r++) { storeRow(m0 + (r ^ rowFlip), blocks, acc[r], s, b); }
 }
