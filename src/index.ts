@@ -17,7 +17,7 @@ export { fetchWeights, CACHE_NAME, HF_WEIGHT_FILES, type FetchOptions, type Load
 import type { Gpu } from './runtime/device';
 import { ResNetModel } from './model/model';
 import { fetchWeights, type LoadOptions } from './model/fetch';
-import { convKernel, defaultConvVariants } from './kernels/conv2d';
+import { convKernel, defaultConvVariants, gemmVariant, registerVariant } from './kernels/conv2d';
 import { getPipeline } from './runtime/pipelines';
 import { hasMeasured } from './runtime/autotune';
 
@@ -31,8 +31,14 @@ export async function loadModel(gpu: Gpu, source: string | URL, options: LoadOpt
   // download. The autotune's other candidates only until it has measured them on this adapter:
   // later visits read their picks from the cache. A failure here shows again, with its message,
   // when the model compiles the kernel.
-  const kernels = defaultConvVariants(gpu).map(convKernel);
-  for (const kernel of hasMeasured(gpu, kernels) ? kernels.slice(0, 1) : kernels) getPipeline(gpu, kernel).catch(() => undefined);
+  const variants = defaultConvVariants(gpu);
+  const kernels = variants.map(convKernel);
+  // And the kernel of Winograd's 16-row GEMMs where that is another (quad beside quad2x2): Chromium
+  // compiles pipelines one at a time, and started with the rest after the download, it held
+  // ResNet-50's first result back ~0.3 s.
+  const gemm = gemmVariant(registerVariant(variants), 16);
+  const gemmKernel = variants.includes(gemm) ? [] : [convKernel(gemm)];
+  for (const kernel of [...(hasMeasured(gpu, kernels) ? kernels.slice(0, 1) : kernels), ...gemmKernel]) getPipeline(gpu, kernel).catch(() => undefined);
   // The browser cache is written after the first result rather than during it: on a CPU adapter
   // the write competes with loading and the first run for the same cores (~0.45 s of a 2-core
   // machine's first result for ResNet-50). A run started as soon as the load resolves is queued

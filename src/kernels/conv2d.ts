@@ -60,6 +60,12 @@ export function defaultConvVariants(gpu: Gpu): readonly ConvVariant[] {
 
 /** The register kernel Winograd's GEMM runs on, given a model's candidates: the first listed of `quad2x2`, `quad`, else `register`. */
 export const registerVariant = (variants: readonly ConvVariant[]): RegisterVariant => (['quad2x2', 'quad'] as const).find((v) => variants.includes(v)) ?? 'register';
+/**
+ * The kernel a GEMM with per-image weights (Winograd's) of `rowsPerImage` rows runs on, given the
+ * register variant picked for it: quad2x2 needs whole 32-row tiles per image; 16-row images (small
+ * maps) run on quad, since padding them to 32 doubled their work (layer3's and layer4's GEMMs).
+ */
+export const gemmVariant = (variant: RegisterVariant, rowsPerImage: number): RegisterVariant => (variant === 'quad2x2' && rowsPerImage % 32 ? 'quad' : variant);
 const isRegister = (variant: ConvVariant): variant is RegisterVariant => variant === 'register' || needsSubgroups(variant);
 
 /** Each variant's shader: each register kernel's main joined to their shared helpers; the tiled ones share one, the tile size a uniform. */
