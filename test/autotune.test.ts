@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { CONV_VARIANTS, createNodeGpu, fileTuneCache, InputError, ResNetModel, type Gpu, type TuneCache } from '../src/node';
-import { convKernel, defaultConvVariants } from '../src/kernels/conv2d';
+import { convKernel, defaultConvVariants, gemmVariant } from '../src/kernels/conv2d';
 import { autotune, hasMeasured, type Tuning } from '../src/runtime/autotune';
 import { bindBuffers, destroyBuffer, storageBuffer } from '../src/runtime/buffers';
 import { packUniforms, type Program } from '../src/runtime/program';
@@ -40,10 +40,11 @@ test('each conv shape is measured once, runs its fastest candidate, and a second
   const winograd = new Set(first.ops.filter((op) => op.op === 'conv' && op.kernel === 3 && op.stride === 1).map((op) => op.name));
   expect(winograd.size).toBeGreaterThan(0);
   // F(4×4) is left out where its GEMM would not do fewer multiply-adds than F(2×2)'s (small maps).
-  const gemmRows = (t: Tuning, m: 2 | 4): number => {
+  const rowsPerXi = (t: Tuning, m: 2 | 4): number => {
     const [n, h, w] = /^conv (\d+)x(\d+)x(\d+)x/.exec(t.shape)!.slice(1).map(Number);
-    return winogradTiles({ n, h, w, c: 1 }, m).tilesPad * (m + 2) ** 2;
+    return winogradTiles({ n, h, w, c: 1 }, m).tilesPad;
   };
+  const gemmRows = (t: Tuning, m: 2 | 4): number => rowsPerXi(t, m) * (m + 2) ** 2;
   const candidates = (t: Tuning): string[] => [...CONV_VARIANTS, ...(winograd.has(t.label) ? ['winograd2', ...(gemmRows(t, 4) < gemmRows(t, 2) ? ['winograd4'] : [])] : [])];
   for (const group of [true, false]) expect(measured.some((t) => winograd.has(t.label) === group && Object.keys(t.ms).length === candidates(t).length)).toBe(true);
   const lost = (v: string): boolean => measured.some((t) => t.ms[v] > 1.5 * Math.min(...Object.values(t.ms)));
@@ -59,9 +60,12 @@ test('each conv shape is measured once, runs its fastest candidate, and a second
   const byShape = new Map<string, Set<string>>();
   for (const t of layers) byShape.set(t.shape, (byShape.get(t.shape) ?? new Set()).add(t.variant));
   expect([...byShape.values()].every((variants) => variants.size === 1)).toBe(true);
-  // A pick per shape, and a mark per set of candidates measured (with and without Winograd): the
-  // one without is what loadModel reads to compile only the default kernel ahead.
-  expect(cache.entries.size).toBe(new Set(layers.map((t) => t.shape)).size + 2);
+  // A pick per shape, and a mark per set of candidates measured: the direct ones (what loadModel
+  // reads to compile only the default kernel ahead), and each set with Winograd, told apart by the
+  // kernels its GEMMs run on (quad2x2, or quad at 16 rows per ξ: gemmVariant).
+  const gemms = (t: Tuning): string => ([2, 4] as const).filter((m) => candidates(t).includes(`winograd${m}`)).map((m) => gemmVariant('quad2x2', rowsPerXi(t, m))).join();
+  const winogradSets = new Set(measured.filter((t) => winograd.has(t.label)).map(gemms));
+  expect(cache.entries.size).toBe(new Set(layers.map((t) => t.shape)).size + 1 + winogradSets.size);
   expect(hasMeasured(gpu, kernels)).toBe(true);
   expect(hasMeasured(gpu, kernels.slice(0, 2))).toBe(false);
 
