@@ -18,6 +18,7 @@ import type { Gpu } from './runtime/device';
 import { ResNetModel } from './model/model';
 import { fetchWeights, type LoadOptions } from './model/fetch';
 import { convKernel, defaultConvVariants, gemmVariant, registerVariant } from './kernels/conv2d';
+import { SMALL_GEMM_ROWS } from './kernels/winograd';
 import { getPipeline } from './runtime/pipelines';
 import { hasMeasured } from './runtime/autotune';
 
@@ -36,7 +37,7 @@ export async function loadModel(gpu: Gpu, source: string | URL, options: LoadOpt
   // And the kernel of Winograd's 16-row GEMMs where that is another (quad beside quad2x2): Chromium
   // compiles pipelines one at a time, and started with the rest after the download, it held
   // ResNet-50's first result back ~0.3 s.
-  const gemm = gemmVariant(registerVariant(variants), 16);
+  const gemm = gemmVariant(registerVariant(variants), SMALL_GEMM_ROWS);
   const gemmKernel = variants.includes(gemm) ? [] : [convKernel(gemm)];
   for (const kernel of [...(hasMeasured(gpu, kernels) ? kernels.slice(0, 1) : kernels), ...gemmKernel]) getPipeline(gpu, kernel).catch(() => undefined);
   // The browser cache is written after the first result rather than during it: on a CPU adapter

@@ -43,10 +43,14 @@ export interface WinogradTiles {
   tilesPad: number;
 }
 
+/** Rows per ξ where a layer's tiles fit one register or quad tile (small maps); gemmVariant runs such GEMMs on `quad`. */
+export const SMALL_GEMM_ROWS = 16;
+
 export function winogradTiles(x: Shape4, m: WinogradTile): WinogradTiles {
   const tilesH = Math.ceil(x.h / m);
   const tilesW = Math.ceil(x.w / m);
-  return { m, batch: x.n, tilesH, tilesW, tilesPad: x.n * tilesH * tilesW <= 16 ? 16 : Math.ceil((x.n * tilesH * tilesW) / 32) * 32 };
+  const tiles = x.n * tilesH * tilesW;
+  return { m, batch: x.n, tilesH, tilesW, tilesPad: tiles <= SMALL_GEMM_ROWS ? SMALL_GEMM_ROWS : Math.ceil(tiles / 32) * 32 };
 }
 
 /** The (m+2)² transformed inputs (or GEMM outputs) of `channels` channels, as the GEMM sees them: (m+2)² images of tilesPad × 1 pixels. */
@@ -151,5 +155,3 @@ export class WinogradWeightsProgram implements Program {
     this.outputBytes = n * n * vecs * 16;
   }
 }
-
-
