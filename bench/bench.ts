@@ -1,14 +1,14 @@
 // `npm run bench`: the same seeded ResNet in our library and its peers, each in a fresh headless
-// Chromium, on the same input. Checks the engines agree, then reports times and memory.
-import { execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+// Chromium (or, with --runtime node, a fresh Node process on Dawn), on the same input. Checks the
+// engines agree, then reports times and memory.
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { availableParallelism, tmpdir } from 'node:os';
 import { basename, join, relative, sep } from 'node:path';
 import { parseArgs } from 'node:util';
-import { chromium, type Browser, type Page } from '@playwright/test';
-import { createServer } from 'vite';
-import playwrightConfig from '../playwright.config';
-import { argmaxRows, compare, ROOT, torchReference } from '../test/fixtures';
+import type { Browser, Page } from '@playwright/test';
+import { argmaxRows, compare, PYTHON, ROOT, torchReference } from '../test/fixtures';
 import { describeKernelChoices, type KernelChoices, type MemoryReport, type StepTiming, type Tuning } from '../src/index';
 import { ENGINES, type EngineName, type PageRequest, type PageResult } from './engine';
 
@@ -22,11 +22,13 @@ export interface BenchOptions {
   profile: boolean;
   /** Seconds one engine (load, warm-ups, runs) may take before it counts as failed. */
   timeout: number;
+  /** Where each engine runs: a fresh headless Chromium, or a fresh Node process on Dawn (no browser needed: GPU machines without one). */
+  runtime: 'chromium' | 'node';
 }
 
 // SwiftShader takes ~30 s per ResNet-50 image in the slowest peers: few runs keep every engine's
 // share (first result + warm-up + runs) to a few minutes.
-export const DEFAULTS: BenchOptions = { model: 'resnet50', engines: [...ENGINES], runs: 3, warmup: 1, batch: 1, size: 224, profile: false, timeout: 600 };
+export const DEFAULTS: BenchOptions = { model: 'resnet50', engines: [...ENGINES], runs: 3, warmup: 1, batch: 1, size: 224, profile: false, timeout: 600, runtime: 'chromium' };
 
 export interface EngineReport {
   description: string;
@@ -51,7 +53,8 @@ export interface EngineReport {
 export interface BenchReport {
   options: BenchOptions;
   adapter: string;
-  browser: string;
+  /** Chromium's or Node's version, with Dawn's. */
+  runtime: string;
   threads: number;
   torchTop1: number[];
   engines: Partial<Record<EngineName, EngineReport>>;
@@ -62,7 +65,6 @@ export interface BenchReport {
   kernels?: KernelChoices;
 }
 
-const PYTHON = '/usr/bin/python3'; // Debian's, with torch and onnx
 const EXTRA_FLAGS = ['--enable-blink-features=ForceEagerMeasureMemory']; // measureUserAgentSpecificMemory answers at once, not at the next GC
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -89,11 +91,51 @@ function fixtures(options: BenchOptions) {
  * Run the bench; `log` gets progress lines. An engine that fails is reported in `failures` and the
  * others still run; engines that disagree with PyTorch on a top-1 class make it throw.
  */
-export async function runBench(options: BenchOptions, log: (line: string) => void = console.error): Promise<BenchReport> {
+export async function runBench(options: BenchOptions, log: (line: string) => void, self: string): Promise<BenchReport> {
   const { ref, models, input } = fixtures(options);
   const classes = ref.logits.shape[1];
   const torchTop1 = argmaxRows(ref.logits.data, classes);
   const threads = availableParallelism();
+  const host = options.runtime === 'node' ? nodeHost(self) : await chromiumHost(options.engines, log);
+  const results: Partial<Record<EngineName, PageResult>> = {};
+  const failures: Partial<Record<EngineName, string>> = {};
+  try {
+    for (const engine of options.engines) {
+      log(`${engine}: loading, then ${options.warmup} warm-up + ${options.runs} runs`);
+      const request: PageRequest = { engine, model: models[engine], input, warmup: options.warmup, runs: options.runs, threads, profile: options.profile };
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${options.timeout} s (see --timeout)`)), options.timeout * 1000);
+      });
+      const abort = new AbortController();
+      try {
+        const result = await Promise.race([host.run(request, abort.signal), timeout]).finally(() => clearTimeout(timer));
+        results[engine] = result;
+        log(`${engine}: first result ${ms(result.firstResultMs)}, runs ${result.runsMs.map(ms).join(', ')} (${result.description})`);
+      } catch (e) {
+        failures[engine] = (e as Error).message.split('\n')[0];
+        log(`${engine} FAILED: ${(e as Error).message}`);
+      } finally {
+        abort.abort();
+      }
+    }
+  } finally {
+    await host.close();
+  }
+  return summarise(options, results, failures, ref.logits.data, torchTop1, classes, threads, host.version());
+}
+
+/** Where engines run: each `run` in a fresh browser or process, which is gone once it settles or `signal` aborts. */
+interface Host {
+  run(request: PageRequest, signal: AbortSignal): Promise<PageResult>;
+  /** Chromium's or Node's version, known once an engine has run. */
+  version(): string;
+  close(): Promise<void>;
+}
+
+/** The bench page (page.ts) in a fresh headless Chromium per engine, served by Vite. */
+async function chromiumHost(engines: EngineName[], log: (line: string) => void): Promise<Host> {
+  const [{ chromium }, { createServer }, { default: playwrightConfig }] = await Promise.all([import('@playwright/test'), import('vite'), import('../playwright.config')]);
   // The repository root over HTTP (the page imports src/ and fetches .cache/), cross-origin isolated
   // so ort-wasm gets threads (SharedArrayBuffer) and every page can measure its memory.
   const server = await createServer({
@@ -116,9 +158,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
   // The Playwright suite's Chromium and flags (system Chromium with SwiftShader, WebGPU enabled).
   const launch = playwrightConfig.projects?.find((p) => p.name === 'chromium')?.use?.launchOptions ?? {};
   const launchBrowser = (): Promise<Browser> => chromium.launch({ ...launch, args: [...(launch.args ?? []), ...EXTRA_FLAGS] });
-  const results: Partial<Record<EngineName, PageResult>> = {};
-  const failures: Partial<Record<EngineName, string>> = {};
-  let browserVersion = '';
+  let version = '';
   const openPage = async (browser: Browser, errors: string[]): Promise<Page> => {
     const page = await browser.newPage();
     page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
@@ -127,49 +167,64 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     await page.waitForFunction(() => typeof window.runBench === 'function');
     return page;
   };
+  // A page that only imports every engine's code, untimed: after it, the dev server is idle.
+  // Without it the engine timed first paid for it (ours' ResNet-50 median: 1036 ms timed first,
+  // 954 ms timed after ort-wasm; with it, 1000 ms either way).
+  const warm = await launchBrowser();
   try {
-    // A page that only imports every engine's code, untimed: after it, the dev server is idle.
-    // Without it the engine timed first paid for it (ours' ResNet-50 median: 1036 ms timed first,
-    // 954 ms timed after ort-wasm; with it, 1000 ms either way).
-    const warm = await launchBrowser();
-    try {
-      const errors: string[] = [];
-      await (await openPage(warm, errors)).evaluate((engines) => window.loadEngineCode(engines), options.engines);
-      if (errors.length) log(`loading the engines' code: page errors:\n  ${errors.join('\n  ')}`);
-    } finally {
-      await warm.close();
-    }
-    for (const engine of options.engines) {
-      log(`${engine}: loading, then ${options.warmup} warm-up + ${options.runs} runs`);
+    const errors: string[] = [];
+    await (await openPage(warm, errors)).evaluate((names) => window.loadEngineCode(names), engines);
+    if (errors.length) log(`loading the engines' code: page errors:\n  ${errors.join('\n  ')}`);
+  } finally {
+    await warm.close();
+  }
+  return {
+    async run(request, signal) {
       const browser = await launchBrowser();
-      browserVersion = browser.version();
+      version = `Chromium ${browser.version()}`;
+      signal.addEventListener('abort', () => void browser.close());
       const errors: string[] = [];
       try {
         const page = await openPage(browser, errors);
-        const request: PageRequest = { engine, model: models[engine], input, warmup: options.warmup, runs: options.runs, threads, profile: options.profile };
-        let timer: NodeJS.Timeout | undefined;
-        const timeout = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`timed out after ${options.timeout} s (see --timeout)`)), options.timeout * 1000);
-        });
-        const result = await Promise.race([page.evaluate((r) => window.runBench(r), request), timeout]).finally(() => clearTimeout(timer));
-        results[engine] = result;
-        log(`${engine}: first result ${ms(result.firstResultMs)}, runs ${result.runsMs.map(ms).join(', ')} (${result.description})`);
-      } catch (e) {
-        failures[engine] = (e as Error).message.split('\n')[0];
-        log(`${engine} FAILED: ${(e as Error).message}`);
+        return await page.evaluate((r) => window.runBench(r), request);
       } finally {
         await browser.close();
+        if (errors.length) log(`${request.engine}: page errors:\n  ${errors.join('\n  ')}`);
       }
-      if (errors.length) log(`${engine}: page errors:\n  ${errors.join('\n  ')}`);
-    }
-  } finally {
-    await server.close();
-  }
-  return summarise(options, results, failures, ref.logits.data, torchTop1, classes, threads, browserVersion);
+    },
+    version: () => version,
+    close: () => server.close(),
+  };
 }
 
+/** node-engine.ts in a fresh Node process per engine, started as `node <self> node-engine …`. */
+function nodeHost(self: string): Host {
+  const dawn = (createRequire(import.meta.url)('webgpu/package.json') as { version: string }).version;
+  return {
+    async run(request, signal) {
+      const dir = mkdtempSync(join(tmpdir(), 'resnet-webgpu-bench-'));
+      try {
+        const out = join(dir, 'result.json');
+        await new Promise<void>((done, fail) => {
+          const child = execFile(process.execPath, [self, 'node-engine', '--request', JSON.stringify(request), '--out', out], { signal, maxBuffer: 64 << 20 }, (error, _stdout, stderr) =>
+            // node-engine.ts ends its stderr with the error's message.
+            error ? fail(new Error(stderr.trim().split('\n').pop() || error.message)) : done(),
+          );
+          child.stderr?.pipe(process.stderr);
+        });
+        return JSON.parse(readFileSync(out, 'utf8')) as PageResult;
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    version: () => `Node ${process.version}, Dawn (webgpu ${dawn})`,
+    close: async () => {},
+  };
+}
+
+
 // prettier-ignore
-function summarise(options: BenchOptions, results: Partial<Record<EngineName, PageResult>>, failures: BenchReport['failures'], torchLogits: Float32Array, torchTop1: number[], classes: number, threads: number, browser: string): BenchReport {
+function summarise(options: BenchOptions, results: Partial<Record<EngineName, PageResult>>, failures: BenchReport['failures'], torchLogits: Float32Array, torchTop1: number[], classes: number, threads: number, runtime: string): BenchReport {
   const oursLogits = results.ours && Float32Array.from(results.ours.logits);
   const engines: Partial<Record<EngineName, EngineReport>> = {};
   const disagree: string[] = [];
@@ -205,7 +260,7 @@ function summarise(options: BenchOptions, results: Partial<Record<EngineName, Pa
     }
   }
   const adapter = Object.values(results)[0]?.adapter ?? 'n/a';
-  return { options, adapter, browser, threads, torchTop1, engines, failures, profile: results.ours?.profile, kernels: results.ours?.kernels };
+  return { options, adapter, runtime, threads, torchTop1, engines, failures, profile: results.ours?.profile, kernels: results.ours?.kernels };
 }
 
 const ms = (x: number): string => (x >= 10_000 ? `${(x / 1000).toFixed(1)} s` : `${x.toFixed(x < 100 ? 1 : 0)} ms`);
@@ -218,7 +273,7 @@ export function formatReport(report: BenchReport): string {
   const lines = [
     `## ${o.model}, batch ${o.batch}, ${o.size}×${o.size}: ${o.warmup} warm-up + ${o.runs} runs per engine`,
     '',
-    `Chromium ${report.browser}, adapter: ${report.adapter}; ${report.threads} CPU threads for ort-wasm. Top-1 per image agrees with PyTorch for every engine that ran: [${report.torchTop1}].`,
+    `${report.runtime}, adapter: ${report.adapter}; ${report.threads} CPU threads for ort-wasm. Top-1 per image agrees with PyTorch for every engine that ran: [${report.torchTop1}].`,
     '',
     '| engine | first result | median | min | max | peak memory | ours/peer first | ours/peer median | ours/peer memory | max abs Δ vs ours | max abs Δ vs PyTorch |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -293,10 +348,12 @@ const USAGE = `Usage: npm run bench -- [options]
   --size S                    input height and width (default ${DEFAULTS.size})
   --profile                   also print ours' GPU time and GFLOP/s per step
   --timeout S                 seconds one engine may take before it counts as failed (default ${DEFAULTS.timeout})
+  --runtime chromium|node     each engine in a fresh headless Chromium, or in a fresh Node process on
+                              Dawn (the webgpu package: a machine's GPU without a browser) (default ${DEFAULTS.runtime})
   --json FILE                 write the report as JSON`;
 
-/** Command-line entry (`npm run bench`, `resnet-webgpu bench`): returns the exit code. */
-export async function main(argv: string[]): Promise<number> {
+/** Command-line entry (`npm run bench`, `resnet-webgpu bench`): returns the exit code. `self` is the script that runs it, which --runtime node starts again per engine. */
+export async function main(argv: string[], self: string): Promise<number> {
   let options: BenchOptions;
   let json: string | undefined;
   try {
@@ -312,6 +369,7 @@ export async function main(argv: string[]): Promise<number> {
         profile: { type: 'boolean' },
         json: { type: 'string' },
         timeout: { type: 'string' },
+        runtime: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -329,7 +387,10 @@ export async function main(argv: string[]): Promise<number> {
     const engines = v.engines ? v.engines.split(',').map((e) => e.trim()) : DEFAULTS.engines;
     const unknown = engines.filter((e) => !(ENGINES as readonly string[]).includes(e));
     if (unknown.length || !engines.length) throw new Error(`--engines takes a comma-separated list of ${ENGINES.join(', ')}; got ${v.engines}`);
+    const runtime = v.runtime ?? DEFAULTS.runtime;
+    if (runtime !== 'chromium' && runtime !== 'node') throw new Error(`--runtime must be chromium or node, got ${runtime}`);
     options = {
+      runtime,
       model,
       engines: [...new Set(engines as EngineName[])],
       runs: count('runs', v.runs, DEFAULTS.runs, 1),
@@ -345,7 +406,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    const report = await runBench(options);
+    const report = await runBench(options, console.error, self);
     console.log(formatReport(report));
     if (json) writeFileSync(json, JSON.stringify(report, null, 2) + '\n');
     return Object.keys(report.failures).length ? 1 : 0;

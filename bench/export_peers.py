@@ -10,6 +10,7 @@ Writes into --out:
 Run with Debian's /usr/bin/python3 (it has torch and onnx).
 """
 import argparse
+import inspect
 import json
 import os
 import struct
@@ -79,7 +80,9 @@ def main():
     shape = [int(d) for d in a.shape.split(",")]
     with torch.no_grad():
         save_safetensors(tfjs_weights(model), os.path.join(a.out, "tfjs.safetensors"))
-        torch.onnx.export(model, torch.zeros(shape), os.path.join(a.out, "model.onnx"), input_names=["input"], output_names=["logits"], opset_version=17)
+        # torch ≥ 2.9 exports through dynamo by default; keep the TorchScript exporter that older ones (Debian's) have.
+        legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
+        torch.onnx.export(model, torch.zeros(shape), os.path.join(a.out, "model.onnx"), input_names=["input"], output_names=["logits"], opset_version=17, **legacy)
 
 
 if __name__ == "__main__":

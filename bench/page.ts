@@ -1,45 +1,13 @@
-// Bench page script: `window.runBench` loads one engine, times its first result and steady runs,
-// and measures memory. Node (bench/bench.ts) opens a fresh browser for each engine.
-import { readNpy } from '../src/cli/npy';
-import type { EngineName, LoadEngine, PageRequest, PageResult } from './engine';
+// Bench page script: `window.runBench` measures one engine (run-engine.ts). Node (bench/bench.ts)
+// opens a fresh browser for each engine.
+import type { EngineName, PageRequest, PageResult } from './engine';
+import { ENGINE_CODE, runEngine } from './run-engine';
 
 declare global {
   interface Window {
     runBench(request: PageRequest): Promise<PageResult>;
     loadEngineCode(engines: EngineName[]): Promise<void>;
   }
-}
-
-// Count bytes in GPU buffers whatever engine creates them, before any engine runs: the one memory
-// figure every WebGPU engine can be held to (buffers dropped without destroy() stay counted).
-let gpuLive = 0;
-let gpuPeak = 0;
-if (globalThis.GPUDevice) {
-  const create = GPUDevice.prototype.createBuffer;
-  const destroy = GPUBuffer.prototype.destroy;
-  const destroyed = new WeakSet<GPUBuffer>();
-  GPUDevice.prototype.createBuffer = function (descriptor) {
-    const buffer = create.call(this, descriptor);
-    gpuPeak = Math.max(gpuPeak, (gpuLive += buffer.size));
-    return buffer;
-  };
-  GPUBuffer.prototype.destroy = function () {
-    if (!destroyed.has(this)) gpuLive -= this.size;
-    destroyed.add(this);
-    return destroy.call(this);
-  };
-}
-
-const ENGINES: Record<EngineName, () => Promise<LoadEngine>> = {
-  ours: async () => (await import('./engines/ours')).load,
-  'ort-webgpu': async () => (await import('./engines/ort')).loadWebGpu,
-  'tfjs-webgpu': async () => (await import('./engines/tfjs')).load,
-  'ort-wasm': async () => (await import('./engines/ort')).loadWasm,
-};
-
-async function adapterName(): Promise<string> {
-  const info = (await navigator.gpu?.requestAdapter())?.info;
-  return info ? [info.vendor, info.architecture, info.description].filter(Boolean).join(' / ') : 'no WebGPU adapter';
 }
 
 /** JS heaps and wasm memories of the page and its workers; needs cross-origin isolation. */
@@ -50,45 +18,6 @@ async function pageMemory(): Promise<number | undefined> {
 
 // Imports the engines' code without running anything: the dev server bundles and transforms it on
 // first request, work that must not overlap the first engine's timing.
-window.loadEngineCode = async (engines) => void (await Promise.all(engines.map((engine) => ENGINES[engine]())));
+window.loadEngineCode = async (engines) => void (await Promise.all(engines.map((engine) => ENGINE_CODE[engine]())));
 
-window.runBench = async ({ engine, model, input: inputUrl, warmup, runs, threads, profile }) => {
-  const response = await fetch(inputUrl);
-  if (!response.ok) throw new Error(`${inputUrl}: HTTP ${response.status}`);
-  const { data: input, shape } = readNpy(new Uint8Array(await response.arrayBuffer()), inputUrl);
-  // The library's code is loaded before the clock starts; its weights, wasm and shaders after.
-  const load = await ENGINES[engine]();
-  const start = performance.now();
-  const instance = await load({ model, input, shape, threads });
-  const logits = await instance.run();
-  const firstResultMs = performance.now() - start;
-  for (let i = 0; i < warmup; i++) await instance.run();
-  const runsMs: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t = performance.now();
-    await instance.run();
-    runsMs.push(performance.now() - t);
-  }
-  const steps = profile ? await instance.profile?.() : undefined;
-  const pageMemoryBytes = await pageMemory();
-  const memory =
-    instance.memory?.() ??
-    (engine === 'ort-wasm'
-      ? // Wasm memory only grows, so after the runs it holds the peak.
-        { bytes: pageMemoryBytes ?? NaN, measure: 'page memory (JS heaps + wasm), measureUserAgentSpecificMemory after the runs' }
-      : { bytes: gpuPeak, measure: 'GPU buffers, createBuffer/destroy hook high-water mark' });
-  const kernels = instance.kernels?.();
-  instance.dispose();
-  return {
-    description: instance.description,
-    adapter: await adapterName(),
-    firstResultMs,
-    runsMs,
-    logits: Array.from(logits),
-    memory,
-    gpuBufferPeakBytes: gpuPeak,
-    pageMemoryBytes,
-    profile: steps,
-    kernels,
-  };
-};
+window.runBench = (request) => runEngine(request, { bytes: pageMemory, measure: 'page memory (JS heaps + wasm), measureUserAgentSpecificMemory after the runs' });

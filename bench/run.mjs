@@ -1,12 +1,20 @@
-// `npm run bench`. Node runs no TypeScript, so Vite's module runner loads bench/bench.ts.
+// `npm run bench`. Node runs no TypeScript, so a Vite module runner loads bench/main.ts. It stays
+// open while the bench runs: engines import their code (ORT's builds) as they load.
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { runnerImport } from 'vite';
+import { createServer, createServerModuleRunner } from 'vite';
+
+const self = fileURLToPath(import.meta.url);
 
 /** Run the bench with command-line arguments (see `--help`), or with `ceiling` first the adapter-ceiling probe; resolves to the exit code. */
 export async function bench(argv) {
-  const [file, args] = argv[0] === 'ceiling' ? ['./ceiling.ts', argv.slice(1)] : ['./bench.ts', argv];
-  const { module } = await runnerImport(fileURLToPath(new URL(file, import.meta.url)));
-  return module.main(args);
+  const server = await createServer({ configFile: false, logLevel: 'warn', appType: 'custom', server: { middlewareMode: true, hmr: false, ws: false, watch: null } });
+  const runner = createServerModuleRunner(server.environments.ssr, { hmr: false });
+  try {
+    return await (await runner.import(fileURLToPath(new URL('./main.ts', import.meta.url)))).main(argv, self);
+  } finally {
+    await runner.close();
+    await server.close();
+  }
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) process.exitCode = await bench(process.argv.slice(2));

@@ -23,7 +23,8 @@ export interface Reference {
 }
 
 export const ROOT = resolve(import.meta.dirname, '..');
-const PYTHON = '/usr/bin/python3'; // Debian's, which has torch; the python3 on PATH may not
+/** Debian's, which has torch and onnx (the python3 on PATH may not); TORCH_PYTHON names another, e.g. on a GPU machine. */
+export const PYTHON = process.env.TORCH_PYTHON ?? '/usr/bin/python3';
 // Part of every cache key, so an edited script never leaves stale references behind.
 const SCRIPT_VERSION = createHash('sha256').update(readFileSync(join(ROOT, 'scripts', 'torch_reference.py'))).digest('hex').slice(0, 8);
 
