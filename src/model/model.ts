@@ -1,7 +1,7 @@
 import { checkBufferSize } from '../runtime/buffers';
 import { describeAdapter, lostInfo, type Gpu } from '../runtime/device';
 import { DeviceLostError, DisposedError, GpuError, GpuLimitError, InputError, ResnetWebGpuError, typeName, WeightsError } from '../runtime/errors';
-import { nchwToNhwc4, nhwc4Bytes, type Shape4 } from '../runtime/layout';
+import { nhwc4Bytes, type Shape4 } from '../runtime/layout';
 import { getPipeline } from '../runtime/pipelines';
 import { Schedule, type GraphSpec } from '../runtime/scheduler';
 import { bindBuffers, destroyBuffer, storageBuffer } from '../runtime/buffers';
@@ -9,6 +9,7 @@ import { Conv2dProgram, CONV_VARIANTS, defaultConvVariants, hasSubgroups, needsS
 import { autotune, type Candidate, type KernelChoices, type Tuning } from '../runtime/autotune';
 import type { Program } from '../runtime/program';
 import { buildGraph, GpuWeights, graphPrograms, PROBABILITIES, WINOGRAD_FORMS, winogradOp, winogradPrograms, type ConvPick, type WinogradForm } from './graph';
+import { uploadNchw } from './input';
 import { checkImage, IMAGENET_PREPROCESS, preprocessImages, shrinkToFit, type RgbaImage } from './images';
 import { describeResNet, expectedTensors, INPUT, LOGITS, type LayerOp, type ResNetConfig } from './resnet';
 import { parameterCount, type ModelMeta, type PreparedWeights, type TensorMap } from './tensors';
@@ -113,12 +114,34 @@ export class ResNetModel {
 
   /** Run on a normalised float32 NCHW batch `[N, C, H, W]` (PyTorch's convention); returns `[N, classes]`. */
   run(input: Float32Array, shape: number[], options: RunOptions = {}): Promise<Float32Array> {
+    let s: Shape4;
+    let data: Float32Array;
     try {
-      const s = this.checkInput(input, shape);
-      return this.runNhwc4(nchwToNhwc4(input, s), s, options);
+      s = this.checkInput(input, shape);
+      this.outputName(options);
+      data = input.slice(); // the caller may refill its array while this run waits its turn
     } catch (e) {
       return Promise.reject(e);
     }
+    return this.enqueue(async () => {
+      const schedule = await this.scheduleFor_(s);
+      // Laid out, and checked for NaN and ±Infinity, on the GPU (./input.ts).
+      const upload = await uploadNchw(this.gpu, schedule, INPUT, data, s);
+      try {
+        const result = await this.execute(schedule, {}, this.outputName(options), upload.encode);
+        const bad = await upload.firstNonFinite();
+        // A non-finite value would spread through every convolution it touches (and, through the
+        // padding mask's 0·Infinity, to border outputs): refuse it rather than return NaN logits.
+        if (bad !== undefined) {
+          const { c, h, w } = s;
+          const at = [Math.floor(bad / (c * h * w)), Math.floor(bad / (h * w)) % c, Math.floor(bad / w) % h, bad % w];
+          throw new InputError(`input[${at.join(', ')}] (flat index ${bad}) is ${data[bad]}: inputs must be finite numbers`);
+        }
+        return result;
+      } finally {
+        upload.destroy();
+      }
+    });
   }
 
   /** Run on an input already in the GPU layout (NHWC, channels padded to 4). */
@@ -400,14 +423,6 @@ export class ResNetModel {
     const [n, c, h, w] = shape as number[];
     if (c !== this.config.inputChannels) throw new InputError(`input has ${c} channels, ${this.config.arch} expects ${this.config.inputChannels} (shape [N, C, H, W], got [${shape.join(', ')}])`);
     if (input.length !== n * c * h * w) throw new InputError(`input has ${input.length} values, shape [${shape.join(', ')}] needs ${n * c * h * w}`);
-    // NaN or ±Infinity would spread through every convolution it touches (and, through the padding
-    // mask's 0·Infinity, to border outputs): refuse it here rather than return NaN logits.
-    for (let i = 0; i < input.length; i++) {
-      if (!Number.isFinite(input[i])) {
-        const at = [Math.floor(i / (c * h * w)), Math.floor(i / (h * w)) % c, Math.floor(i / w) % h, i % w];
-        throw new InputError(`input[${at.join(', ')}] (flat index ${i}) is ${input[i]}: inputs must be finite numbers`);
-      }
-    }
     return { n, h, w, c };
   }
 }

@@ -6,11 +6,11 @@ import { GpuLimitError } from './errors';
  * device's limits throws a GpuLimitError naming the buffer: WebGPU itself would only make an
  * invalid buffer and report it out of band, and the inference would read zeros.
  */
-export function createBuffer(gpu: Gpu, size: number, usage: GPUBufferUsageFlags, label?: string): GPUBuffer {
+export function createBuffer(gpu: Gpu, size: number, usage: GPUBufferUsageFlags, label?: string, mappedAtCreation = false): GPUBuffer {
   // WebGPU wants sizes in multiples of 4; an empty binding is invalid, so keep at least 16 bytes.
   const padded = Math.max(16, Math.ceil(size / 16) * 16);
   checkBufferSize(gpu, padded, usage & GPUBufferUsage.STORAGE ? 'storage' : 'other', label ?? 'a buffer');
-  const buffer = gpu.device.createBuffer({ size: padded, usage, label });
+  const buffer = gpu.device.createBuffer({ size: padded, usage, label, mappedAtCreation });
   gpu.liveBuffers++;
   gpu.liveBytes += padded;
   return buffer;
