@@ -281,7 +281,7 @@ archOptions(program.command('convert'))
 program
   .command('bench')
   .description('speed against onnxruntime-web and TensorFlow.js in headless Chromium; needs a clone of the repository with its dev dependencies (see `resnet-webgpu bench --help`)')
-  .argument('[options...]', 'passed to the benchmark: --model, --engines, --runs, --warmup, --batch, --size, --profile, --json')
+  .argument('[options...]', 'passed to the benchmark: --model, --engines, --runs, --warmup, --batch, --size, --profile, --runtime, --json')
   .allowUnknownOption()
   .helpOption(false)
   .action(async (args: string[]) => {
