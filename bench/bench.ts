@@ -222,7 +222,6 @@ function nodeHost(self: string): Host {
   };
 }
 
-
 // prettier-ignore
 function summarise(options: BenchOptions, results: Partial<Record<EngineName, PageResult>>, failures: BenchReport['failures'], torchLogits: Float32Array, torchTop1: number[], classes: number, threads: number, runtime: string): BenchReport {
   const oursLogits = results.ours && Float32Array.from(results.ours.logits);

@@ -22,6 +22,8 @@ const load = (ep: 'webgpu' | 'wasm'): LoadEngine =>
     // work, and idle wasm threads would only take CPU from SwiftShader.
     ort.env.wasm.numThreads = ep === 'wasm' ? threads : 1;
     // ORT drops to one thread, with a warning, where the page is not cross-origin isolated: numThreads then says so.
+    // The bytes, not the URL: ORT in Node reads a string as a file path. Fetched so in pages too, so
+    // both time the same download.
     const response = await fetch(url);
     if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
     const session = await ort.InferenceSession.create(new Uint8Array(await response.arrayBuffer()), { executionProviders: [ep] });
