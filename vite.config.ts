@@ -14,9 +14,8 @@ export default defineConfig({
       formats: ['es'],
     },
     rollupOptions: {
-      // Runtime dependencies stay imports: the CommonJS ones (pngjs, jpeg-js, cli-progress) require() Node builtins, which an ES bundle cannot.
       // Runtime dependencies stay imports (users' installs or bundlers resolve them); bundled, the
-      // CommonJS ones cannot require() Node's built-ins from an ES module.
+      // CommonJS ones (pngjs, jpeg-js, cli-progress) cannot require() Node's built-ins from an ES module.
       external: [...builtinModules, ...builtinModules.map((m) => `node:${m}`), ...Object.keys(pkg.dependencies).map((d) => new RegExp(`^${d}(/|$)`))],
     },
   },
