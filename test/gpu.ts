@@ -1,6 +1,7 @@
 import { destroyBuffer, uploadBuffer } from '../src/runtime/buffers';
 import type { Gpu } from '../src/runtime/device';
-import type { Program } from '../src/runtime/program';
+import { roundUp4, type Program } from '../src/runtime/program';
+import type { Shape4 } from '../src/runtime/layout';
 import { Schedule } from '../src/runtime/scheduler';
 import { createNodeGpu } from '../src/node';
 
@@ -39,4 +40,26 @@ export async function runKernel(gpu: Gpu, program: Program, inputs: { activation
     schedule.destroy();
     for (const b of weights) destroyBuffer(gpu, b);
   }
+}
+
+/** PyTorch's NCHW float32 → the kernels' padded NHWC (the model does this on the GPU: ../src/model/input.ts). */
+export function nchwToNhwc4(data: Float32Array, s: Shape4): Float32Array {
+  const c4 = roundUp4(s.c);
+  const out = new Float32Array(s.n * s.h * s.w * c4);
+  for (let n = 0; n < s.n; n++)
+    for (let c = 0; c < s.c; c++)
+      for (let y = 0; y < s.h; y++)
+        for (let x = 0; x < s.w; x++) out[((n * s.h + y) * s.w + x) * c4 + c] = data[((n * s.c + c) * s.h + y) * s.w + x];
+  return out;
+}
+
+/** Our padded NHWC → NCHW float32. */
+export function nhwc4ToNchw(data: Float32Array, s: Shape4): Float32Array {
+  const c4 = roundUp4(s.c);
+  const out = new Float32Array(s.n * s.c * s.h * s.w);
+  for (let n = 0; n < s.n; n++)
+    for (let c = 0; c < s.c; c++)
+      for (let y = 0; y < s.h; y++)
+        for (let x = 0; x < s.w; x++) out[((n * s.c + c) * s.h + y) * s.w + x] = data[((n * s.h + y) * s.w + x) * c4 + c];
+  return out;
 }

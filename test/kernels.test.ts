@@ -8,10 +8,10 @@ import { PreprocessProgram, type PreprocessConfig } from '../src/kernels/preproc
 import { SoftmaxProgram } from '../src/kernels/softmax';
 import { winogradApplies, winogradGemm, WinogradInputProgram, WinogradOutputProgram, WinogradWeightsProgram } from '../src/kernels/winograd';
 import { SpaceToDepthProgram, spaceToDepthWeights, useSpaceToDepth } from '../src/kernels/space-to-depth';
-import { nchwToNhwc4, nhwc4Bytes, nhwc4ToNchw, packScaleBias, type Shape4 } from '../src/runtime/layout';
+import { nhwc4Bytes, packScaleBias, type Shape4 } from '../src/runtime/layout';
 import { roundUp4 } from '../src/runtime/program';
 import * as ref from './cpu-reference';
-import { runKernel, testGpu } from './gpu';
+import { nchwToNhwc4, nhwc4ToNchw, runKernel, testGpu } from './gpu';
 
 // Tolerances: max |gpu − reference| ≤ TOL · max |reference| over each output.
 // Conv sums ≤ 7·7·13 f32 products; rounding grows ~√K·2⁻²⁴ of the partial sums, so 1e-5 leaves margin.

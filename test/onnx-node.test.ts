@@ -7,9 +7,9 @@ import { FullyConnectedProgram, packFcWeights } from '../src/kernels/fully-conne
 import { globalPool, PoolProgram, type PoolAttributes } from '../src/kernels/pool';
 import { SoftmaxProgram } from '../src/kernels/softmax';
 import type { Gpu } from '../src/runtime/device';
-import { nchwToNhwc4, nhwc4ToNchw, packScaleBias, type Shape4 } from '../src/runtime/layout';
+import { packScaleBias, type Shape4 } from '../src/runtime/layout';
 import { ROOT } from './fixtures';
-import { runKernel, testGpu } from './gpu';
+import { nchwToNhwc4, nhwc4ToNchw, runKernel, testGpu } from './gpu';
 import { listCases, readCase, readDataSets, type AttributeValue, type OnnxCase, type OnnxNode, type Tensor, type ValueInfo } from './onnx';
 
 /**
