@@ -49,6 +49,26 @@ ${each((r, c) => `  s += a${r}_${c};`)}
 }`;
 }
 
+/** Median ms of one dispatch of WORKGROUPS groups of `code`, over `runs` runs after one to warm up. */
+async function medianMs(device: GPUDevice, code: string, buffers: GPUBuffer[], runs: number): Promise<number> {
+  const pipeline = await device.createComputePipelineAsync({ layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint: 'main' } });
+  const bindGroup = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })) });
+  const times: number[] = [];
+  for (let i = 0; i < runs + 1; i++) {
+    const start = performance.now();
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(WORKGROUPS);
+    pass.end();
+    device.queue.submit([encoder.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    if (i > 0) times.push(performance.now() - start);
+  }
+  return times.sort((a, b) => a - b)[Math.floor(runs / 2)];
+}
+
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { runs: { type: 'string', default: '5' } } });
   const gpu = await createNodeGpu();
@@ -62,23 +82,7 @@ export async function main(argv: string[]): Promise<number> {
     const steps = Math.round(FMA_PER_INVOCATION / (rows * cols) / UNROLL) * UNROLL;
     const flops = WORKGROUPS * 64 * steps * rows * cols * 4 * 2;
     for (const loads of [false, true]) {
-      const module = device.createShaderModule({ code: shader(rows, cols, steps, loads) });
-      const pipeline = await device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' } });
-      const bindGroup = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [src, dst].map((buffer, binding) => ({ binding, resource: { buffer } })) });
-      const times: number[] = [];
-      for (let i = 0; i < Number(values.runs) + 1; i++) {
-        const start = performance.now();
-        const encoder = device.createCommandEncoder();
-        const pass = encoder.beginComputePass();
-        pass.setPipeline(pipeline);
-        pass.setBindGroup(0, bindGroup);
-        pass.dispatchWorkgroups(WORKGROUPS);
-        pass.end();
-        device.queue.submit([encoder.finish()]);
-        await device.queue.onSubmittedWorkDone();
-        if (i > 0) times.push(performance.now() - start); // the first run warms up
-      }
-      const ms = times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+      const ms = await medianMs(device, shader(rows, cols, steps, loads), [src, dst], Number(values.runs));
       const gflops = flops / ms / 1e6;
       const body = loads ? `registers + ${rows} vec4 loads per ${rows * cols} fma` : 'registers only';
       console.log(`| ${rows}×${cols} | ${body} | ${gflops.toFixed(1)} | ${((RESNET50_GFLOP / gflops) * 1000).toFixed(0)} ms |`);
