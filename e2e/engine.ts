@@ -2,6 +2,7 @@
 // (WebGPU device, model over HTTP, input .npy over HTTP) and reports logits, adapter and timings.
 import { createGpu, describeAdapter, loadModel, ResnetWebGpuError, type Gpu } from '../src/index';
 import { readNpy } from '../src/cli/npy';
+import { getPipeline } from '../src/runtime/pipelines';
 
 export interface EngineRequest {
   /** URL of a .safetensors file or a shard index, relative to the page. */
@@ -25,6 +26,8 @@ export type EngineResult =
 declare global {
   interface Window {
     runEngine(request: EngineRequest): Promise<EngineResult>;
+    /** Compile a kernel (getPipeline, `beside` or not): its error's name and message, or null. */
+    compileKernel(name: string, shader: string, beside: boolean): Promise<{ name: string; message: string } | null>;
   }
 }
 
@@ -61,5 +64,15 @@ window.runEngine = async ({ model: modelUrl, input: inputUrl, repeats = 0 }) => 
     // Errors cross into the test as data, so their type (name, code) can be checked there.
     const error = e as Error;
     return { ok: false, name: error.name, code: e instanceof ResnetWebGpuError ? e.code : undefined, message: error.message };
+  }
+};
+
+window.compileKernel = async (name, shader, beside) => {
+  try {
+    const pipeline = await getPipeline(await (gpu ??= createGpu()), { name, shader, constants: {} }, beside);
+    pipeline.getBindGroupLayout(0); // a pipeline that compiled is usable
+    return null;
+  } catch (e) {
+    return { name: (e as Error).name, message: (e as Error).message };
   }
 };
