@@ -7,6 +7,7 @@ import { afterAll, expect, test } from 'vitest';
 import { CONV_VARIANTS, createNodeGpu, fileTuneCache, InputError, ResNetModel, type Gpu, type TuneCache } from '../src/node';
 import { convKernel, defaultConvVariants, gemmVariant } from '../src/kernels/conv2d';
 import { autotune, hasMeasured, type Tuning } from '../src/runtime/autotune';
+import { canProfile } from '../src/runtime/profiler';
 import { bindBuffers, destroyBuffer, storageBuffer } from '../src/runtime/buffers';
 import { packUniforms, type Program } from '../src/runtime/program';
 import { winogradTiles } from '../src/kernels/winograd';
@@ -123,6 +124,27 @@ test('a step whose candidates were all pruned on other shapes still gets one of 
       ['first', 'measured', ['fast', 'slow', 'slower']],
       ['second', 'measured', ['slow', 'slower']],
     ]);
+  } finally {
+    destroyBuffer(gpu, out);
+  }
+});
+
+test('candidates are timed by timestamp queries, or by the wall clock where the device has none', async () => {
+  const gpu = await createNodeGpu({ tuneCache: memoryCache() });
+  expect(canProfile(gpu)).toBe(true);
+  const noTimestamps: Gpu = { ...gpu, tuneCache: memoryCache(), adapter: { ...gpu.adapter, features: gpu.adapter.features.filter((f) => f !== 'timestamp-query') } };
+  expect(canProfile(noTimestamps)).toBe(false);
+  const out = storageBuffer(gpu, 64 * 16 * 4);
+  try {
+    for (const clocked of [gpu, noTimestamps]) {
+      const bind = (_: Program, pipeline: GPUComputePipeline, params: GPUBuffer): GPUBindGroup => bindBuffers(gpu, pipeline, [params, out]);
+      const { programs, choices } = await autotune(clocked, [{ label: 'only', candidates: [busy('slow', 3000, 'C', 16), busy('fast', 1, 'C', 16), busy('slower', 6000, 'C', 16)], bind }]);
+      expect(programs.map((p) => p.variant)).toEqual(['fast']);
+      const { ms } = choices.layers[0];
+      expect(Object.keys(ms).sort()).toEqual(['fast', 'slow', 'slower']);
+      expect(ms.slower, JSON.stringify(ms)).toBeGreaterThan(ms.slow);
+      expect(ms.slow, JSON.stringify(ms)).toBeGreaterThan(10 * ms.fast);
+    }
   } finally {
     destroyBuffer(gpu, out);
   }

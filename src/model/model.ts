@@ -372,14 +372,13 @@ export class ResNetModel {
         gpu,
         convs.map(({ op, step, direct, forms }) => ({
           label: op.name,
-          // Winograd first: sliced finely, it is quick to time, and a direct conv that then loses
-          // by over 1.5× is timed once (a small layer's cannot be sliced: it runs whole).
+          // Winograd's forms, then the direct kernels (a direct conv that loses by over 1.5× is timed
+          // once; a small layer's cannot be sliced: it runs whole).
           candidates: [...forms.map(({ form, parts }) => ({ variant: form, parts, tuneKey: direct.tuneKey })), ...(step.candidates ?? [step.program])],
           bind: (program, pipeline, params) => {
+            // A step's candidates are all bound before a round times them (in one submit), so a
+            // measured conv holds both forms' weights meanwhile; the graph built next keeps one.
             const form = forms.find(({ parts }) => (parts as Program[]).includes(program));
-            // Candidates are bound and timed one after another: a form timed before is done with
-            // its weights (made again if it wins), so at most one form's are held per conv.
-            if (form) weights.releaseWinograd(op.name, form.form);
             const buffers = !form
               ? [x, weights.get(`${op.name}.weight`), weights.get(`${op.name}.scaleBias`), y]
               : program === form.parts[0]

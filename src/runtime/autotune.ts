@@ -128,7 +128,7 @@ export async function autotune<C extends Candidate>(gpu: Gpu, steps: Tunable<C>[
   const programs: C[] = steps.map((s) => s.candidates[0]);
   const tunings: (Tuning | undefined)[] = [];
   const measured = new Set<string>();
-  const { clock, destroy } = createClock(gpu);
+  const clock = createClock(gpu);
   const trialParams: GPUBuffer[] = [];
   try {
     for (const i of extremesFirst(steps)) {
@@ -148,17 +148,17 @@ export async function autotune<C extends Candidate>(gpu: Gpu, steps: Tunable<C>[
         } else if (left.length === 1) {
           pick = { variant: variantOf(left[0]), from: 'pruned', ms: {} };
         } else {
-          const ms: Record<string, number> = {};
-          for (const candidate of left) {
+          const trials = await Promise.all(left.map(async (candidate) => {
             const parts = await Promise.all(partsOf(candidate).map(async (program) => {
               const pipeline = await getPipeline(gpu, program);
               const params = uniformBuffer(gpu, program.uniforms, `${step.label} trial params`);
               trialParams.push(params);
               return { program, pipeline, bindGroup: step.bind(program, pipeline, params) };
             }));
-            const contender = PRUNE * Math.min(Infinity, ...Object.values(ms));
-            ms[variantOf(candidate)] = await timeCandidate(clock, parts, contender);
-          }
+            return { variant: variantOf(candidate), parts };
+          }));
+          const times = await timeCandidates(clock, trials.map((t) => t.parts));
+          const ms = Object.fromEntries(trials.map((t, j) => [t.variant, times[j]]));
           const best = Math.min(...Object.values(ms));
           for (const [variant, t] of Object.entries(ms)) {
             losses.set(variant, t > PRUNE_AT_ONCE * best ? PRUNE_AFTER : t > PRUNE * best ? (losses.get(variant) ?? 0) + 1 : 0);
@@ -174,7 +174,6 @@ export async function autotune<C extends Candidate>(gpu: Gpu, steps: Tunable<C>[
       tunings[i] = { label: step.label, shape: shapeOf(step.candidates[0]), ...pick };
     }
   } finally {
-    destroy();
     for (const b of trialParams) destroyBuffer(gpu, b);
   }
   for (const key of measured) gpu.tuneCache.set(key, 'yes');
@@ -241,48 +240,69 @@ interface Dispatch {
   groups: [number, number, number];
 }
 
+/** A candidate's programs, each bound to the step's buffers. */
+type Bound = { program: Program; pipeline: GPUComputePipeline; bindGroup: GPUBindGroup }[];
+
 /**
- * Estimated ms of one whole run of a candidate (its dispatches in order): the better of two
- * measurements, or of one when the first already exceeds `contender` ms (a loser needs no
+ * Estimated ms of one whole run of each candidate (its dispatches in order): the better of two
+ * measurements, or of one where the first exceeds PRUNE times the best (a loser needs no
  * precision, and on a CPU adapter one measurement of a slow variant on a layer that cannot be
- * sliced finely takes hundreds of ms). A slice runs the same fraction of every dispatch's workgroups.
+ * sliced finely takes hundreds of ms). Each round times every candidate in one submit: on a CPU
+ * adapter a round trip costs milliseconds, and a burst of other work on the CPU then slows the
+ * candidates of a round alike rather than whichever was being timed alone (once it made F(2×2)
+ * look as fast as F(4×4) on ResNet-50's layer1: 28.2 against 28.8 ms, where F(4×4) takes ~17).
+ * On a slow adapter a slice runs the same fraction of every dispatch's workgroups; on a fast one
+ * whole dispatches, repeated until a pass takes MIN_MS.
  */
-async function timeCandidate(clock: Clock, parts: { program: Program; pipeline: GPUComputePipeline; bindGroup: GPUBindGroup }[], contender: number): Promise<number> {
+async function timeCandidates(clock: Clock, candidates: Bound[]): Promise<number[]> {
   const count = (g: [number, number, number]): number => g[0] * g[1] * g[2];
-  const flops = parts.reduce((sum, p) => sum + p.program.flops, 0);
-  const largest = Math.max(...parts.map((p) => count(p.program.workgroups)));
-  const fraction = Math.min(1, Math.max(MIN_SAMPLE_GROUPS / largest, SAMPLE_FLOPS / flops));
-  let dispatches: Dispatch[] = parts.map(({ program, pipeline, bindGroup }) => {
-    const total = count(program.workgroups);
-    return { pipeline, bindGroup, groups: [Math.min(total, 65535, Math.max(1, Math.ceil(fraction * total))), 1, 1] };
+  const trials = candidates.map((parts) => {
+    const flops = parts.reduce((sum, p) => sum + p.program.flops, 0);
+    const largest = Math.max(...parts.map((p) => count(p.program.workgroups)));
+    const fraction = Math.min(1, Math.max(MIN_SAMPLE_GROUPS / largest, SAMPLE_FLOPS / flops));
+    const dispatches = parts.map(({ program, pipeline, bindGroup }): Dispatch => {
+      const total = count(program.workgroups);
+      return { pipeline, bindGroup, groups: [Math.min(total, 65535, Math.max(1, Math.ceil(fraction * total))), 1, 1] };
+    });
+    return { parts, flops, dispatches, repeats: 1 };
   });
-  let repeats = 1;
-  let ms = await clock(dispatches, repeats);
-  if (ms < FAST_MS) {
-    dispatches = parts.map(({ program, pipeline, bindGroup }) => ({ pipeline, bindGroup, groups: program.workgroups }));
-    for (ms = await clock(dispatches, repeats); ms < MIN_MS && repeats < MAX_REPEATS; ) {
-      repeats *= 4;
-      ms = await clock(dispatches, repeats);
+  const first = await clock(trials);
+  for (const [i, trial] of trials.entries()) {
+    if (first[i] >= FAST_MS) continue;
+    trial.dispatches = trial.parts.map(({ program, pipeline, bindGroup }) => ({ pipeline, bindGroup, groups: program.workgroups }));
+    for (first[i] = (await clock([trial]))[0]; first[i] < MIN_MS && trial.repeats < MAX_REPEATS; ) {
+      trial.repeats *= 4;
+      first[i] = (await clock([trial]))[0];
     }
   }
   // The share of the whole run measured, each dispatch weighted by its FLOPs.
-  const share = (repeats * dispatches.reduce((sum, d, i) => sum + (parts[i].program.flops * count(d.groups)) / count(parts[i].program.workgroups), 0)) / flops;
-  if (ms / share <= contender) ms = Math.min(ms, await clock(dispatches, repeats));
-  return ms / share;
+  const shares = trials.map(({ parts, flops, dispatches, repeats }) => (repeats * dispatches.reduce((sum, d, i) => sum + (parts[i].program.flops * count(d.groups)) / count(parts[i].program.workgroups), 0)) / flops);
+  const estimates = first.map((ms, i) => ms / shares[i]);
+  const best = Math.min(...estimates);
+  const again = estimates.flatMap((ms, i) => (ms <= PRUNE * best ? [i] : []));
+  const second = await clock(again.map((i) => trials[i]));
+  for (const [j, i] of again.entries()) estimates[i] = Math.min(estimates[i], second[j] / shares[i]);
+  return estimates;
 }
 
-/** Runs `dispatches`, `repeats` times over, in one compute pass and says how many ms they took. */
-type Clock = (dispatches: Dispatch[], repeats: number) => Promise<number>;
+/** Dispatches to run `repeats` times over, in one compute pass. */
+interface Run {
+  dispatches: Dispatch[];
+  repeats: number;
+}
+
+/** Runs each of `runs` in a compute pass of its own, in order, and says how many ms each took. */
+type Clock = (runs: Run[]) => Promise<number[]>;
 
 /**
- * A clock from timestamp queries where the device has them: GPU time of the pass alone, without
- * the submit and read-back latency a wall clock adds (milliseconds in a browser, where it would
- * swamp a sliced dispatch). Else the wall clock from submit to onSubmittedWorkDone.
+ * A clock from timestamp queries where the device has them: GPU time of each pass alone, in one
+ * submit, without the submit and read-back latency a wall clock adds (milliseconds in a browser,
+ * where it would swamp a sliced dispatch). Else the wall clock from submit to onSubmittedWorkDone,
+ * a submit per run.
  */
-function createClock(gpu: Gpu): { clock: Clock; destroy(): void } {
+function createClock(gpu: Gpu): Clock {
   const { device } = gpu;
-  const passes = (dispatches: Dispatch[], repeats: number, timestampWrites?: GPUComputePassTimestampWrites): GPUCommandEncoder => {
-    const encoder = device.createCommandEncoder({ label: 'autotune' });
+  const encodeRun = (encoder: GPUCommandEncoder, { dispatches, repeats }: Run, timestampWrites?: GPUComputePassTimestampWrites): void => {
     const pass = encoder.beginComputePass({ timestampWrites });
     for (let i = 0; i < repeats; i++) {
       for (const { pipeline, bindGroup, groups } of dispatches) {
@@ -292,38 +312,42 @@ function createClock(gpu: Gpu): { clock: Clock; destroy(): void } {
       }
     }
     pass.end();
-    return encoder;
   };
   if (!canProfile(gpu)) {
-    return {
-      clock: async (...args) => {
-        const encoder = passes(...args);
+    return async (runs) => {
+      const ms: number[] = [];
+      for (const run of runs) {
+        const encoder = device.createCommandEncoder({ label: 'autotune' });
+        encodeRun(encoder, run);
         const start = performance.now();
         device.queue.submit([encoder.finish()]);
         await device.queue.onSubmittedWorkDone();
-        return performance.now() - start;
-      },
-      destroy: () => {},
+        ms.push(performance.now() - start);
+      }
+      return ms;
     };
   }
-  const querySet = device.createQuerySet({ type: 'timestamp', count: 2 });
-  const resolve = createBuffer(gpu, 16, GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC, 'autotune timestamps');
-  const readback = createBuffer(gpu, 16, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'autotune timestamps readback');
-  return {
-    clock: async (...args) => {
-      const encoder = passes(...args, { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 });
-      encoder.resolveQuerySet(querySet, 0, 2, resolve, 0);
-      encoder.copyBufferToBuffer(resolve, 0, readback, 0, 16);
+  return async (runs) => {
+    if (!runs.length) return [];
+    const bytes = 16 * runs.length;
+    const querySet = device.createQuerySet({ type: 'timestamp', count: 2 * runs.length });
+    const resolve = createBuffer(gpu, bytes, GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC, 'autotune timestamps');
+    const readback = createBuffer(gpu, bytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'autotune timestamps readback');
+    try {
+      const encoder = device.createCommandEncoder({ label: 'autotune' });
+      runs.forEach((run, i) => encodeRun(encoder, run, { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 }));
+      encoder.resolveQuerySet(querySet, 0, 2 * runs.length, resolve, 0);
+      encoder.copyBufferToBuffer(resolve, 0, readback, 0, bytes);
       device.queue.submit([encoder.finish()]);
       await readback.mapAsync(GPUMapMode.READ);
-      const [begin, end] = new BigInt64Array(readback.getMappedRange());
+      const stamps = new BigInt64Array(readback.getMappedRange());
+      const ms = runs.map((_, i) => Number(stamps[2 * i + 1] - stamps[2 * i]) / 1e6);
       readback.unmap();
-      return Number(end - begin) / 1e6;
-    },
-    destroy: () => {
+      return ms;
+    } finally {
       querySet.destroy();
       destroyBuffer(gpu, resolve);
       destroyBuffer(gpu, readback);
-    },
+    }
   };
 }
