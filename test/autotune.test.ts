@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { CONV_VARIANTS, createNodeGpu, fileTuneCache, InputError, ResNetModel, type Gpu, type TuneCache } from '../src/node';
 import { convKernel, defaultConvVariants, gemmVariant } from '../src/kernels/conv2d';
-import { autotune, hasMeasured, type Tuning } from '../src/runtime/autotune';
+import { autotune, hasMeasured, type Candidate, type ProgramSequence, type Tuning } from '../src/runtime/autotune';
 import { canProfile } from '../src/runtime/profiler';
 import { bindBuffers, destroyBuffer, storageBuffer } from '../src/runtime/buffers';
 import { packUniforms, type Program } from '../src/runtime/program';
@@ -123,6 +123,29 @@ test('a step whose candidates were all pruned on other shapes still gets one of 
     expect(choices.layers.map((t) => [t.label, t.from, Object.keys(t.ms).sort()])).toEqual([
       ['first', 'measured', ['fast', 'slow', 'slower']],
       ['second', 'measured', ['slow', 'slower']],
+    ]);
+  } finally {
+    destroyBuffer(gpu, out);
+  }
+});
+
+test("a sequence (a Winograd form) that lost on other shapes is still measured where it may win", async () => {
+  const gpu = await createNodeGpu({ tuneCache: memoryCache() });
+  const out = storageBuffer(gpu, 64 * 16 * 4);
+  try {
+    const bind = (_: Program, pipeline: GPUComputePipeline, params: GPUBuffer): GPUBindGroup => bindBuffers(gpu, pipeline, [params, out]);
+    const form = (variant: string, work: number, shape: string, groups: number): ProgramSequence => ({ variant, parts: [busy(variant, work, shape, groups)], tuneKey: shape });
+    // `w2` loses by 4× on A and B (measured in that order: the largest, then the smallest), then is the fastest on C, where `w4` is no candidate.
+    const { programs, choices } = await autotune<Candidate>(gpu, [
+      { label: 'A', candidates: [form('w2', 400, 'A', 16), form('w4', 100, 'A', 16), busy('direct', 120, 'A', 16)], bind },
+      { label: 'B', candidates: [form('w2', 400, 'B', 4), form('w4', 100, 'B', 4), busy('direct', 120, 'B', 4)], bind },
+      { label: 'C', candidates: [form('w2', 100, 'C', 8), busy('direct', 300, 'C', 8)], bind },
+    ]);
+    expect(programs.map((p) => p.variant)).toEqual(['w4', 'w4', 'w2']);
+    expect(choices.layers.map((t) => [t.label, t.from, Object.keys(t.ms).sort()])).toEqual([
+      ['A', 'measured', ['direct', 'w2', 'w4']],
+      ['B', 'measured', ['direct', 'w2', 'w4']],
+      ['C', 'measured', ['direct', 'w2']],
     ]);
   } finally {
     destroyBuffer(gpu, out);

@@ -372,8 +372,8 @@ export class ResNetModel {
         gpu,
         convs.map(({ op, step, direct, forms }) => ({
           label: op.name,
-          // Winograd's forms, then the direct kernels (a direct conv that loses by over 1.5× is timed
-          // once; a small layer's cannot be sliced: it runs whole).
+          // Winograd's forms, then the direct kernels (one that loses by over 3× is timed once; a
+          // small layer's cannot be sliced: it runs whole).
           candidates: [...forms.map(({ form, parts }) => ({ variant: form, parts, tuneKey: direct.tuneKey })), ...(step.candidates ?? [step.program])],
           bind: (program, pipeline, params) => {
             // A step's candidates are all bound before a round times them (in one submit), so a

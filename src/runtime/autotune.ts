@@ -87,7 +87,10 @@ const MAX_REPEATS = 1024;
 // than PRUNE_AT_ONCE times on one, is not measured again for this model: on a CPU adapter the
 // barrier-using kernels are (~5× on the first shape), and timing them on every shape would cost
 // seconds; on the smallest layers, which cannot be sliced, one such measurement takes ~0.3 s.
-// Once one candidate is left, it runs without being measured.
+// Once one candidate is left, it runs without being measured. Sequences (Winograd's forms) are
+// never dropped: which form wins depends on the map, not on the model (F(2×2) loses to F(4×4) on
+// large maps by ~1.5×, and is the faster candidate on 7×7 ones, where F(4×4) is none: dropped, it
+// once left ResNet-50's layer4 to the direct conv, ~40% slower there).
 const PRUNE = 1.5;
 const PRUNE_AFTER = 2;
 const PRUNE_AT_ONCE = 3;
@@ -140,8 +143,8 @@ export async function autotune<C extends Candidate>(gpu: Gpu, steps: Tunable<C>[
         // A shape met first in this model: from the cache, by pruning, or measured, and kept for its later steps.
         const cached = gpu.tuneCache.get(key);
         // Pruning may have dropped every candidate a step has (those that won elsewhere are not
-        // among them: Winograd F(4×4) where F(2×2) and the direct kernel lost): then all are measured.
-        const unpruned = step.candidates.filter((c) => !pruned(variantOf(c)));
+        // among them): then all are measured.
+        const unpruned = step.candidates.filter((c) => 'parts' in c || !pruned(variantOf(c)));
         const left = unpruned.length ? unpruned : step.candidates;
         if (cached && step.candidates.some((c) => variantOf(c) === cached)) {
           pick = { variant: cached, from: 'cache', ms: {} };
@@ -245,12 +248,12 @@ type Bound = { program: Program; pipeline: GPUComputePipeline; bindGroup: GPUBin
 
 /**
  * Estimated ms of one whole run of each candidate (its dispatches in order): the better of two
- * measurements, or of one where the first exceeds PRUNE times the best (a loser needs no
- * precision, and on a CPU adapter one measurement of a slow variant on a layer that cannot be
- * sliced finely takes hundreds of ms). Each round times every candidate in one submit: on a CPU
- * adapter a round trip costs milliseconds, and a burst of other work on the CPU then slows the
- * candidates of a round alike rather than whichever was being timed alone (once it made F(2×2)
- * look as fast as F(4×4) on ResNet-50's layer1: 28.2 against 28.8 ms, where F(4×4) takes ~17).
+ * measurements, in two rounds of one submit each (a round trip costs milliseconds on a CPU
+ * adapter), the second in reverse order. A candidate more than PRUNE_AT_ONCE times slower than
+ * the best is timed once (a clear loser needs no precision, and on a CPU adapter one measurement
+ * of a slow variant on a layer that cannot be sliced finely takes hundreds of ms). Right after a
+ * model loads, other work on the CPU (the page's, the browser's) slows whatever is being timed by
+ * up to ~4× for a moment: F(2×2) on ResNet-18's layer1 measured 40–65 ms once, 25–31 ms again.
  * On a slow adapter a slice runs the same fraction of every dispatch's workgroups; on a fast one
  * whole dispatches, repeated until a pass takes MIN_MS.
  */
@@ -279,7 +282,7 @@ async function timeCandidates(clock: Clock, candidates: Bound[]): Promise<number
   const shares = trials.map(({ parts, flops, dispatches, repeats }) => (repeats * dispatches.reduce((sum, d, i) => sum + (parts[i].program.flops * count(d.groups)) / count(parts[i].program.workgroups), 0)) / flops);
   const estimates = first.map((ms, i) => ms / shares[i]);
   const best = Math.min(...estimates);
-  const again = estimates.flatMap((ms, i) => (ms <= PRUNE * best ? [i] : []));
+  const again = estimates.flatMap((ms, i) => (ms <= PRUNE_AT_ONCE * best ? [i] : [])).reverse();
   const second = await clock(again.map((i) => trials[i]));
   for (const [j, i] of again.entries()) estimates[i] = Math.min(estimates[i], second[j] / shares[i]);
   return estimates;
