@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { CONV_VARIANTS, createNodeGpu, fileTuneCache, InputError, ResNetModel, type Gpu, type TuneCache } from '../src/node';
 import { convKernel, defaultConvVariants, gemmVariant } from '../src/kernels/conv2d';
-import { autotune, hasMeasured, type Candidate, type ProgramSequence, type Tuning } from '../src/runtime/autotune';
+import { autotune, hasMeasured, type Candidate, type ProgramSequence, type Tunable, type Tuning } from '../src/runtime/autotune';
 import { canProfile } from '../src/runtime/profiler';
 import { bindBuffers, destroyBuffer, storageBuffer } from '../src/runtime/buffers';
 import { packUniforms, type Program } from '../src/runtime/program';
@@ -108,11 +108,20 @@ const busy = (variant: string, work: number, shape: string, groups: number): Pro
   name: 'busy', shader: BUSY, constants: {}, uniforms: packUniforms([work]), workgroups: [groups, 1, 1], flops: 64 * groups * work, variant, tuneKey: shape,
 });
 
-test('a step whose candidates were all pruned on other shapes still gets one of them, measured', async () => {
-  const gpu = await createNodeGpu({ tuneCache: memoryCache() });
+/** Runs `body` with a `bind` for busy programs (all writing one buffer, freed after). */
+async function withBusyBind(gpu: Gpu, body: (bind: Tunable['bind']) => Promise<void>): Promise<void> {
   const out = storageBuffer(gpu, 64 * 16 * 4);
   try {
-    const bind = (_: Program, pipeline: GPUComputePipeline, params: GPUBuffer): GPUBindGroup => bindBuffers(gpu, pipeline, [params, out]);
+    await body((_, pipeline, params) => bindBuffers(gpu, pipeline, [params, out]));
+  } finally {
+    destroyBuffer(gpu, out);
+  }
+}
+
+
+test('a step whose candidates were all pruned on other shapes still gets one of them, measured', async () => {
+  const gpu = await createNodeGpu({ tuneCache: memoryCache() });
+  await withBusyBind(gpu, async (bind) => {
     // On the first (larger) shape, `slow` and `slower` lose by far over 3× and are dropped at once;
     // the second shape has only them, as a 7×7 map has no F(4×4) candidate.
     const { programs, choices } = await autotune(gpu, [
@@ -124,16 +133,12 @@ test('a step whose candidates were all pruned on other shapes still gets one of 
       ['first', 'measured', ['fast', 'slow', 'slower']],
       ['second', 'measured', ['slow', 'slower']],
     ]);
-  } finally {
-    destroyBuffer(gpu, out);
-  }
+  });
 });
 
 test("a sequence (a Winograd form) that lost on other shapes is still measured where it may win", async () => {
   const gpu = await createNodeGpu({ tuneCache: memoryCache() });
-  const out = storageBuffer(gpu, 64 * 16 * 4);
-  try {
-    const bind = (_: Program, pipeline: GPUComputePipeline, params: GPUBuffer): GPUBindGroup => bindBuffers(gpu, pipeline, [params, out]);
+  await withBusyBind(gpu, async (bind) => {
     const form = (variant: string, work: number, shape: string, groups: number): ProgramSequence => ({ variant, parts: [busy(variant, work, shape, groups)], tuneKey: shape });
     // `w2` loses by 4× on A and B (measured in that order: the largest, then the smallest), then is the fastest on C, where `w4` is no candidate.
     const { programs, choices } = await autotune<Candidate>(gpu, [
@@ -147,9 +152,7 @@ test("a sequence (a Winograd form) that lost on other shapes is still measured w
       ['B', 'measured', ['direct', 'w2', 'w4']],
       ['C', 'measured', ['direct', 'w2']],
     ]);
-  } finally {
-    destroyBuffer(gpu, out);
-  }
+  });
 });
 
 test('candidates are timed by timestamp queries, or by the wall clock where the device has none', async () => {
@@ -157,10 +160,8 @@ test('candidates are timed by timestamp queries, or by the wall clock where the 
   expect(canProfile(gpu)).toBe(true);
   const noTimestamps: Gpu = { ...gpu, tuneCache: memoryCache(), adapter: { ...gpu.adapter, features: gpu.adapter.features.filter((f) => f !== 'timestamp-query') } };
   expect(canProfile(noTimestamps)).toBe(false);
-  const out = storageBuffer(gpu, 64 * 16 * 4);
-  try {
+  await withBusyBind(gpu, async (bind) => {
     for (const clocked of [gpu, noTimestamps]) {
-      const bind = (_: Program, pipeline: GPUComputePipeline, params: GPUBuffer): GPUBindGroup => bindBuffers(gpu, pipeline, [params, out]);
       const { programs, choices } = await autotune(clocked, [{ label: 'only', candidates: [busy('slow', 3000, 'C', 16), busy('fast', 1, 'C', 16), busy('slower', 6000, 'C', 16)], bind }]);
       expect(programs.map((p) => p.variant)).toEqual(['fast']);
       const { ms } = choices.layers[0];
@@ -168,9 +169,7 @@ test('candidates are timed by timestamp queries, or by the wall clock where the 
       expect(ms.slower, JSON.stringify(ms)).toBeGreaterThan(ms.slow);
       expect(ms.slow, JSON.stringify(ms)).toBeGreaterThan(10 * ms.fast);
     }
-  } finally {
-    destroyBuffer(gpu, out);
-  }
+  });
 });
 
 test('a cached pick that is not among the candidates is measured afresh', async () => {
