@@ -31,7 +31,7 @@ export interface Engine {
   memory?(): Memory;
   /** Per-step GPU times (ours only). */
   profile?(): Promise<StepTiming[]>;
-  /** The autotune's kernel picks and its time, part of the first result (ours only). */
+  /** The autotune's kernel picks and its time, spent after the first result (ours only). */
   kernels?(): KernelChoices;
   dispose(): void;
 }
@@ -55,8 +55,9 @@ export interface PageResult {
   firstResultMs: number;
   /** Each steady run after the warm-ups. */
   runsMs: number[];
-  /** The first result's logits. */
+  /** The first result's logits, and the last run's (ours: untuned, then tuned). */
   logits: number[];
+  lastLogits: number[];
   /** The engine's own figure, else the page's GPU-buffer or page-memory measure (see bench/page.ts). */
   memory: Memory;
   /** High-water mark of bytes in GPU buffers the page created (createBuffer minus destroy), any engine. */

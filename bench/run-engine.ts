@@ -55,9 +55,10 @@ export async function runEngine({ engine, model, input: inputUrl, warmup, runs, 
   const firstResultMs = performance.now() - start;
   for (let i = 0; i < warmup; i++) await instance.run();
   const runsMs: number[] = [];
+  let last = logits;
   for (let i = 0; i < runs; i++) {
     const t = performance.now();
-    await instance.run();
+    last = await instance.run();
     runsMs.push(performance.now() - t);
   }
   const steps = profile ? await instance.profile?.() : undefined;
@@ -76,6 +77,7 @@ export async function runEngine({ engine, model, input: inputUrl, warmup, runs, 
     firstResultMs,
     runsMs,
     logits: Array.from(logits),
+    lastLogits: Array.from(last),
     memory,
     gpuBufferPeakBytes: gpuPeak,
     pageMemoryBytes,

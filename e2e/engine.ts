@@ -17,7 +17,9 @@ export type EngineResult =
   | {
       ok: true;
       adapter: string;
+      /** The first run's (untuned); and with repeats, the last one's (tuned). */
       logits: number[];
+      lastLogits?: number[];
       /** Milliseconds. load: fetch + parse + upload + pipeline compile; first: the first inference; steady: each repeat. */
       ms: { load: number; first: number; steady: number[] };
     }
@@ -50,13 +52,14 @@ window.runEngine = async ({ model: modelUrl, input: inputUrl, repeats = 0 }) => 
       const logits = await model.run(input.data, input.shape);
       const end = performance.now();
       const steady: number[] = [];
+      let last: Float32Array | undefined;
       for (let i = 0; i < repeats; i++) {
         const start = performance.now();
-        await model.run(input.data, input.shape);
+        last = await model.run(input.data, input.shape);
         steady.push(performance.now() - start);
       }
       const ms = { load: firstStart - loadStart, first: end - firstStart, steady };
-      return { ok: true, adapter: describeAdapter(device.adapter), logits: Array.from(logits), ms };
+      return { ok: true, adapter: describeAdapter(device.adapter), logits: Array.from(logits), lastLogits: last && Array.from(last), ms };
     } finally {
       model.dispose();
     }

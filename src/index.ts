@@ -17,10 +17,8 @@ export { fetchWeights, CACHE_NAME, HF_WEIGHT_FILES, type FetchOptions, type Load
 import type { Gpu } from './runtime/device';
 import { ResNetModel } from './model/model';
 import { fetchWeights, type LoadOptions } from './model/fetch';
-import { convKernel, defaultConvVariants, gemmVariant, registerVariant } from './kernels/conv2d';
-import { SMALL_GEMM_ROWS } from './kernels/winograd';
+import { convKernel, defaultConvVariants } from './kernels/conv2d';
 import { getPipeline } from './runtime/pipelines';
-import { hasMeasured } from './runtime/autotune';
 
 /**
  * Fetch weights in any supported format (see SUPPORTED_FORMATS) from a URL, companion files
@@ -28,25 +26,11 @@ import { hasMeasured } from './runtime/autotune';
  * Streams with progress, retries, checks sha256 where known and caches in the browser (see LoadOptions).
  */
 export async function loadModel(gpu: Gpu, source: string | URL, options: LoadOptions = {}): Promise<ResNetModel> {
-  // The conv kernels are the slowest to compile (0.4–0.75 s each on a CPU adapter): start while the weights
-  // download. The autotune's other candidates only until it has measured them on this adapter:
-  // later visits read their picks from the cache. A failure here shows again, with its message,
-  // when the model compiles the kernel.
-  const variants = defaultConvVariants(gpu);
-  const kernels = variants.map(convKernel);
-  // And the kernel of Winograd's 16-row GEMMs where that is another (quad beside quad2x2): Chromium
-  // compiles pipelines one at a time, and started with the rest after the download, it held
-  // ResNet-50's first result back ~0.3 s.
-  const gemm = gemmVariant(registerVariant(variants), SMALL_GEMM_ROWS);
-  const gemmKernel = variants.includes(gemm) ? [] : [convKernel(gemm)];
-  const [first, ...rest] = [...(hasMeasured(gpu, kernels) ? kernels.slice(0, 1) : kernels), ...gemmKernel];
-  // On a fallback adapter the first compiles beside Chromium's one-at-a-time queue of the others
-  // (getPipeline's `beside`; they are asked for first, so as not to wait for it). Here, quad2x2 so
-  // and quad queued: ResNet-50's load (compiles included) took 1.34 s against 1.54 s, its first
-  // result 2.56 s against 2.68 s (means of 7 alternated runs). Compiling the other kernels beside
-  // too, after the download, was no faster: quad's compile then shared the cores with them.
-  for (const kernel of rest) getPipeline(gpu, kernel).catch(() => undefined);
-  getPipeline(gpu, first, gpu.adapter.isFallbackAdapter).catch(() => undefined);
+  // The conv kernel a first run uses is the slowest to compile (0.3 s on a CPU adapter): start while
+  // the weights download (a failure shows again, with its message, when the model compiles it). On
+  // a fallback adapter it compiles beside Chromium's one-at-a-time queue of async compiles
+  // (getPipeline's `beside`), which the model's other kernels then have to themselves.
+  getPipeline(gpu, convKernel(defaultConvVariants(gpu)[0]), gpu.adapter.isFallbackAdapter).catch(() => undefined);
   // The browser cache is written after the first result rather than during it: on a CPU adapter
   // the write competes with loading and the first run for the same cores (~0.45 s of a 2-core
   // machine's first result for ResNet-50). A run started as soon as the load resolves is queued

@@ -48,7 +48,7 @@ export const needsSubgroups = (variant: ConvVariant): boolean => variant === 'qu
  * The variants the autotune measures unless told otherwise (ModelOptions.kernels). On a fallback
  * (CPU) adapter one: `quad2x2` where the device has subgroups, else `register`. On SwiftShader the
  * tiled variants measured 2–4× slower than `register` on every ResNet-50 layer (and compiling them
- * cost ~0.75 s of the first result before the autotune could rule them out); `quad` took ~10% off
+ * took ~0.75 s before the autotune could rule them out); `quad` took ~10% off
  * ResNet-50's GPU time and `quad2x2` ~15% more, faster than `quad` on every layer. On a GPU
  * `register` and the tiled ones: the quad kernels have not been measured on one (no GPU was at
  * hand), and they assume quads of consecutive invocations, which only SwiftShader guarantees.

@@ -256,16 +256,16 @@ export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights, c
 }
 
 /**
- * The programs of a model's graph, to compile its pipelines before its weights are on the GPU:
- * shapes live in uniforms, so a small stand-in input needs the same pipelines as any real one.
- * The graph is built without weights (its steps are never run), so weight inputs stay unbound.
+ * The programs of a model's graph with every conv on `convVariant` and, where a form is given,
+ * every 3×3 stride-1 conv as Winograd in it: to compile its pipelines before its weights are on
+ * the GPU. Shapes live in uniforms, so a small stand-in input needs the same pipelines as any real
+ * one. The graph is built without weights (its steps are never run), so weight inputs stay unbound.
  */
-export function graphPrograms(ops: LayerOp[], inputChannels: number, convVariants: readonly ConvVariant[]): Program[] {
+export function graphPrograms(ops: LayerOp[], inputChannels: number, convVariant: ConvVariant, form?: WinogradForm): Program[] {
   const unbound = { get: () => undefined, release: () => undefined, releaseWinograd: () => undefined, placeholder: undefined } as unknown as GpuWeights;
   const input = { n: 1, h: 32, w: 32, c: inputChannels };
-  const winograd = ops.filter(winogradOp);
-  const picks = winograd.length ? [...WINOGRAD_FORMS.keys()].map((form) => new Map(winograd.map((op) => [op.name, form]))) : [];
-  const programs = [undefined, ...picks].flatMap((p) => buildGraph(ops, input, unbound, convVariants, p).steps.map((step) => step.program));
+  const picks = new Map(form ? ops.filter(winogradOp).map((op) => [op.name, form]) : []);
+  const programs = buildGraph(ops, input, unbound, [convVariant], picks).steps.map((step) => step.program);
   return [...new Map(programs.map((p) => [p.name + JSON.stringify(p.constants), p])).values()];
 }
 

@@ -53,8 +53,9 @@ export interface MemoryReport {
 }
 
 /**
- * A ResNet on one GPU device. Weights upload and every pipeline compiles at load; a schedule
- * (memory plan, bind groups) is built per input shape and kept until the shape changes.
+ * A ResNet on one GPU device. Weights upload and the pipelines of a first run compile at load; a
+ * schedule (memory plan, bind groups) is built per input shape and kept until the shape changes:
+ * untuned for the shape's first run, tuned right after it (scheduleFor_).
  *
  * Calls (`run`, `runImages`, `scheduleFor`) are queued, so concurrent callers never share buffers
  * mid-flight. If the device is lost, the calls that needed it reject with a DeviceLostError and the
@@ -68,8 +69,15 @@ export class ResNetModel {
   private weights?: GpuWeights;
   /** The `gpu.generation` the weights were uploaded to. */
   private generation = 0;
-  /** The current input shape's schedule, and what the autotune chose for it (Winograd picks and kernel variants). */
-  private schedule?: { key: string; schedule: Schedule; kernels: KernelChoices };
+  /**
+   * The current input shape's schedule, what the autotune chose for it (Winograd picks and kernel
+   * variants), and whether it did (false: the shape's untuned first run, see scheduleFor_).
+   */
+  private schedule?: { key: string; schedule: Schedule; kernels: KernelChoices; tuned: boolean };
+  /** Input shapes whose tuning after their first run failed: their next run tunes first, and reports the failure. */
+  private readonly tuneFailed = new Set<string>();
+  /** A tuning is queued and has not started (tuneLater). */
+  private tuneQueued = false;
   private queue: Promise<unknown> = Promise.resolve();
   /** Calls queued or running. */
   private pending = 0;
@@ -124,7 +132,7 @@ export class ResNetModel {
       return Promise.reject(e);
     }
     return this.enqueue(async () => {
-      const schedule = await this.scheduleFor_(s);
+      const schedule = await this.scheduleFor_(s, true);
       // Laid out, and checked for NaN and ±Infinity, on the GPU (./input.ts).
       const upload = await uploadNchw(this.gpu, schedule, INPUT, data, s);
       try {
@@ -155,7 +163,7 @@ export class ResNetModel {
       return Promise.reject(new InputError(`runNhwc4 needs a Float32Array of ${values} values (NHWC, channels padded to 4), got ${typeName(input)} of ${(input as { length?: unknown })?.length} values`));
     }
     return this.enqueue(async () => {
-      const schedule = await this.scheduleFor_(shape);
+      const schedule = await this.scheduleFor_(shape, true);
       return this.execute(schedule, { [INPUT]: input }, this.outputName(options));
     });
   }
@@ -178,7 +186,7 @@ export class ResNetModel {
     return this.enqueue(async () => {
       const { maxStorageBufferBindingSize, maxBufferSize } = this.gpu.device.limits;
       const fitted = images.map((image) => shrinkToFit(image, Math.min(maxStorageBufferBindingSize, maxBufferSize)));
-      const schedule = await this.scheduleFor_({ n: images.length, h: pre.cropH, w: pre.cropW, c: 3 });
+      const schedule = await this.scheduleFor_({ n: images.length, h: pre.cropH, w: pre.cropW, c: 3 }, true);
       const prep = await preprocessImages(this.gpu, fitted, pre, schedule.bufferOf(INPUT));
       try {
         return await this.execute(schedule, {}, this.outputName(options), prep.encode);
@@ -206,19 +214,20 @@ export class ResNetModel {
     return this.schedule?.kernels ?? { tuneMs: 0, layers: [] };
   }
 
-  /** Resolves once every call queued so far has finished (whether it succeeded or not). */
+  /** Resolves once every call queued so far has finished (whether it succeeded or not), and the tuning a first run queued. */
   idle(): Promise<void> {
     return this.queue.then(() => undefined);
   }
 
-  /** The schedule for an input shape, built now unless it is the current one (queued like a run). */
+  /** The tuned schedule for an input shape, built now unless it is the current one (queued like a run). */
   scheduleFor(shape: Shape4): Promise<Schedule> {
     return this.enqueue(() => this.scheduleFor_(shape));
   }
 
   /**
-   * Free every GPU buffer the model holds: at once when no call is pending, else as soon as the
-   * calls made before this one have settled (they complete as usual). Every later call rejects
+   * Free every GPU buffer the model holds: at once when no call is pending (a queued tuning that
+   * has not started is dropped), else as soon as the calls made before this one have settled
+   * (they complete as usual). Every later call rejects
    * with a DisposedError. Resolves once the buffers are freed.
    */
   dispose(): Promise<void> {
@@ -229,7 +238,7 @@ export class ResNetModel {
       this.weights = undefined;
     };
     if (!this.disposed) {
-      if (this.pending === 0) {
+      if (this.pending === (this.tuneQueued ? 1 : 0)) {
         free();
         this.disposed = Promise.resolve();
       } else {
@@ -242,13 +251,30 @@ export class ResNetModel {
   /** Run jobs one after another: they share the schedule's buffers. */
   private enqueue<T>(job: () => Promise<T>): Promise<T> {
     if (this.disposed) return Promise.reject(new DisposedError());
+    return this.chain(() => this.guarded(job));
+  }
+
+  private chain<T>(job: () => Promise<T>): Promise<T> {
     this.pending++;
-    const result = this.queue.then(() => this.guarded(job));
+    const result = this.queue.then(job);
     this.queue = result.then(
       () => void this.pending--,
       () => void this.pending--,
     );
     return result;
+  }
+
+  /**
+   * Queue the tuning of a shape that has run untuned. It is skipped if the model is disposed
+   * before it starts (dispose need not wait for it), or once another shape has replaced this one.
+   * A failure shows in the shape's next run, which then tunes before it runs.
+   */
+  private tuneLater(shape: Shape4, key: string): void {
+    this.tuneQueued = true;
+    this.chain(async () => {
+      this.tuneQueued = false;
+      if (!this.disposed && this.schedule?.key === key && !this.schedule.tuned) await this.guarded(() => this.scheduleFor_(shape));
+    }).catch(() => this.tuneFailed.add(key));
   }
 
   /** One job: on a working device with this model's weights on it; failures become library errors. */
@@ -275,10 +301,12 @@ export class ResNetModel {
   private async upload(): Promise<void> {
     const { gpu } = this;
     const generation = gpu.generation;
-    // Compile every pipeline the model uses, in parallel, while its weights are packed and
-    // uploaded (~0.3 s of script for ResNet-50). The autotune's other candidates compile when it first
-    // measures them (a cached pick needs none), or as loadModel started them.
-    const compiled = Promise.all(graphPrograms(this.ops, this.config.inputChannels, this.kernels).map((program) => getPipeline(gpu, program)));
+    // Compile every pipeline a first run uses (scheduleFor_), in parallel, while the weights are
+    // packed and uploaded (~0.3 s of script for ResNet-50). The autotune's candidates compile when
+    // it measures them, after the first run.
+    const form = this.winograd === 'measure' || this.winograd === 'never' ? undefined : this.winograd;
+    const programs = graphPrograms(this.ops, this.config.inputChannels, this.kernels[0], form);
+    const compiled = Promise.all(programs.map((program) => getPipeline(gpu, program)));
     compiled.catch(() => undefined); // awaited below, unless the weights fail first
     const { value: weights, errors } = withErrorScopes(gpu.device, () => {
       try {
@@ -299,10 +327,18 @@ export class ResNetModel {
     this.generation = generation;
   }
 
-  /** The schedule for an input shape, built on first use; sizes are checked against the device's limits first. */
-  private async scheduleFor_(shape: Shape4): Promise<Schedule> {
+  /**
+   * The schedule for an input shape, built on first use; sizes are checked against the device's
+   * limits first. With `untunedFirst` (a run's), a shape's first schedule is not tuned: every conv
+   * runs on the first of `kernels`, as Winograd only where `winograd` names a form, and the tuned
+   * schedule is built in a job queued behind the run. Measuring (and compiling the candidates it
+   * measures) would hold the first result back: on a 2-core CPU adapter, ResNet-50's by ~0.9 s.
+   */
+  private async scheduleFor_(shape: Shape4, untunedFirst = false): Promise<Schedule> {
     const key = `${shape.n}x${shape.h}x${shape.w}x${shape.c}`;
-    if (this.schedule?.key !== key) {
+    if (this.schedule?.key !== key || !(this.schedule.tuned || untunedFirst)) {
+      const tune = !untunedFirst || this.tuneFailed.has(key) || !(this.kernels.length > 1 || (this.winograd === 'measure' && this.ops.some(winogradOp)));
+      const kernels = tune ? this.kernels : this.kernels.slice(0, 1);
       this.schedule?.schedule.destroy();
       this.schedule = undefined;
       const input = `input [N, C, H, W] = [${shape.n}, ${shape.c}, ${shape.h}, ${shape.w}]`;
@@ -313,15 +349,16 @@ export class ResNetModel {
         }
         return spec;
       };
-      const direct = check(buildGraph(this.ops, shape, this.weights!, this.kernels));
-      const picked = await this.pickWinograd(direct);
-      const schedule = await Schedule.create(this.gpu, check(buildGraph(this.ops, shape, this.weights!, this.kernels, picked.picks)));
+      const direct = check(buildGraph(this.ops, shape, this.weights!, kernels));
+      const picked = await this.pickWinograd(direct, tune);
+      const schedule = await Schedule.create(this.gpu, check(buildGraph(this.ops, shape, this.weights!, kernels, picked.picks)));
       const tuned = new Map([...picked.choices.layers, ...schedule.kernels.layers].map((t) => [t.label, t]));
       // Every conv, in run order; one with a single candidate (a Winograd form forced, or one variant in `kernels`) ran unmeasured.
       const layers = direct.steps.flatMap(({ label, program }): Tuning[] =>
-        program instanceof Conv2dProgram ? [tuned.get(label) ?? { label, shape: program.tuneKey, variant: picked.picks.get(label) ?? program.variant, from: 'only', ms: {} }] : [],
+        program instanceof Conv2dProgram ? [tuned.get(label) ?? { label, shape: program.tuneKey, variant: picked.picks.get(label) ?? program.variant, from: tune ? 'only' : 'untuned', ms: {} }] : [],
       );
-      this.schedule = { key, schedule, kernels: { tuneMs: schedule.kernels.tuneMs + picked.choices.tuneMs, layers } };
+      this.schedule = { key, schedule, kernels: { tuneMs: schedule.kernels.tuneMs + picked.choices.tuneMs, layers }, tuned: tune };
+      if (!tune) this.tuneLater(shape, key);
       // Building may have submitted GPU work (Winograd weights made, ./graph.ts): done once
       // the schedule is, so nothing of it is in flight when a caller that never runs the model
       // disposes it or exits (in Node, Dawn crashed on exit now and then with such work queued).
@@ -334,11 +371,12 @@ export class ResNetModel {
    * Which 3×3 stride-1 convs of a graph run as Winograd (and in which form), and which direct
    * variant the others that were measured run: by the autotune, each such conv's direct candidates
    * against its Winograd forms' steps, on trial buffers (freed after) and the conv's own weights
-   * (Winograd's made only where measured; the graph built next keeps one form per conv).
+   * (Winograd's made only where measured; the graph built next keeps one form per conv). Without
+   * `measure`, none, unless `winograd` names a form.
    */
-  private async pickWinograd(direct: GraphSpec): Promise<{ picks: Map<string, ConvPick>; choices: KernelChoices }> {
+  private async pickWinograd(direct: GraphSpec, measure: boolean): Promise<{ picks: Map<string, ConvPick>; choices: KernelChoices }> {
     const none = { picks: new Map<string, ConvPick>(), choices: { tuneMs: 0, layers: [] } };
-    if (this.winograd === 'never') return none;
+    if (this.winograd === 'never' || (this.winograd === 'measure' && !measure)) return none;
     const ops = new Map(this.ops.map((op) => [op.name, op]));
     const maxBinding = this.gpu.device.limits.maxStorageBufferBindingSize;
     const convs = direct.steps.flatMap((step) => {

@@ -1,13 +1,12 @@
 import { createBuffer, destroyBuffer, uniformBuffer } from './buffers';
 import type { Gpu } from './device';
-import { getPipeline, type Kernel } from './pipelines';
+import { getPipeline } from './pipelines';
 import { canProfile } from './profiler';
 import type { Program } from './program';
 
 /**
  * Where the autotune keeps its picks (a variant name by key; keys name the adapter, the kernels'
- * source and the layer shape), and a mark per adapter and kernel source once it has measured
- * there. Browsers default to localStorage, so a page's later visits skip the measuring; elsewhere
+ * source and the layer shape). Browsers default to localStorage, so a page's later visits skip the measuring; elsewhere
  * the picks last for the process.
  */
 export interface TuneCache {
@@ -18,13 +17,13 @@ export interface TuneCache {
 /**
  * One tuned step: the variant it runs, and why: measured now (`ms`: each candidate's estimated
  * time per whole dispatch), read from the cache, the only candidate left after pruning, or (in a
- * model's report) the only candidate it had.
+ * model's report) the only candidate it had, or not tuned yet (a shape's first run).
  */
 export interface Tuning {
   label: string;
   shape: string;
   variant: string;
-  from: 'measured' | 'cache' | 'pruned' | 'only';
+  from: 'measured' | 'cache' | 'pruned' | 'only' | 'untuned';
   ms: Record<string, number>;
 }
 
@@ -56,9 +55,7 @@ export interface ProgramSequence {
 export type Candidate = Program | ProgramSequence;
 
 /** A candidate's programs: a sequence's parts, else itself. */
-function partsOf(c: Candidate): Program[];
-function partsOf(c: Candidate | Named): Kernel[];
-function partsOf(c: Candidate | Named): Kernel[] {
+function partsOf(c: Candidate): Program[] {
   return 'parts' in c ? c.parts : [c];
 }
 
@@ -130,7 +127,6 @@ export async function autotune<C extends Candidate>(gpu: Gpu, steps: Tunable<C>[
   await Promise.all(uncached.flatMap((s) => s.candidates.flatMap((c) => partsOf(c))).map((program) => getPipeline(gpu, program)));
   const programs: C[] = steps.map((s) => s.candidates[0]);
   const tunings: (Tuning | undefined)[] = [];
-  const measured = new Set<string>();
   const clock = createClock(gpu);
   const trialParams: GPUBuffer[] = [];
   try {
@@ -168,7 +164,6 @@ export async function autotune<C extends Candidate>(gpu: Gpu, steps: Tunable<C>[
           }
           const variant = Object.keys(ms).find((v) => ms[v] === best)!;
           pick = { variant, from: 'measured', ms };
-          measured.add(measuredKey(gpu, step.candidates));
         }
         if (pick.from !== 'cache') gpu.tuneCache.set(key, pick.variant);
         picks.set(key, pick);
@@ -179,7 +174,6 @@ export async function autotune<C extends Candidate>(gpu: Gpu, steps: Tunable<C>[
   } finally {
     for (const b of trialParams) destroyBuffer(gpu, b);
   }
-  for (const key of measured) gpu.tuneCache.set(key, 'yes');
   return { programs, choices: { tuneMs: performance.now() - start, layers: tunings.filter((t) => t !== undefined) } };
 }
 
@@ -200,14 +194,11 @@ function extremesFirst(steps: Tunable<Candidate>[]): number[] {
   return order;
 }
 
-const variantOf = (c: Candidate | Named): string => ('parts' in c ? c.variant : (c.variant ?? c.name));
+const variantOf = (c: Candidate): string => ('parts' in c ? c.variant : (c.variant ?? c.name));
 const shapeOf = (c: Candidate): string => c.tuneKey ?? ('parts' in c ? c.parts[0].name : c.name);
 
-/** What a single-program candidate is to the cache: its variant name and what its pipeline compiles from. */
-type Named = Kernel & Pick<Program, 'variant'>;
-
 /** Adapter and candidates, with a hash of their source so that edited kernels are measured afresh. */
-function candidatesKey(gpu: Gpu, candidates: (Candidate | Named)[]): string {
+function candidatesKey(gpu: Gpu, candidates: Candidate[]): string {
   const { vendor, architecture, description } = gpu.adapter;
   const source = candidates
     .flatMap((c) => partsOf(c))
@@ -218,17 +209,6 @@ function candidatesKey(gpu: Gpu, candidates: (Candidate | Named)[]): string {
 
 /** A layer shape's pick. */
 const cacheKey = (gpu: Gpu, candidates: Candidate[]): string => `${candidatesKey(gpu, candidates)}|${shapeOf(candidates[0])}`;
-/** Set once these candidates have been measured on this adapter, for any shape. */
-const measuredKey = (gpu: Gpu, candidates: (Candidate | Named)[]): string => `${candidatesKey(gpu, candidates)}|measured`;
-
-/**
- * Whether the autotune has measured these candidates on this adapter before (on any model). A
- * loader compiling kernels ahead, while the weights download, can then leave out the candidates
- * that only measuring needs: a visit after the first mostly reads its picks from the cache.
- */
-export function hasMeasured(gpu: Gpu, candidates: Named[]): boolean {
-  return Boolean(gpu.tuneCache.get(measuredKey(gpu, candidates)));
-}
 
 function fnv1a(text: string): string {
   let h = 0x811c9dc5;
