@@ -28,8 +28,8 @@ export type EngineResult =
 declare global {
   interface Window {
     runEngine(request: EngineRequest): Promise<EngineResult>;
-    /** Compile a kernel (getPipeline, `beside` or not): its error's name and message, or null. */
-    compileKernel(name: string, shader: string, beside: boolean): Promise<{ name: string; message: string } | null>;
+    /** Compile a kernel (getPipeline): its error's name and message, or null. */
+    compileKernel(name: string, shader: string): Promise<{ name: string; message: string } | null>;
   }
 }
 
@@ -70,9 +70,9 @@ window.runEngine = async ({ model: modelUrl, input: inputUrl, repeats = 0 }) => 
   }
 };
 
-window.compileKernel = async (name, shader, beside) => {
+window.compileKernel = async (name, shader) => {
   try {
-    const pipeline = await getPipeline(await (gpu ??= createGpu()), { name, shader, constants: {} }, beside);
+    const pipeline = await getPipeline(await (gpu ??= createGpu()), { name, shader, constants: {} });
     pipeline.getBindGroupLayout(0); // a pipeline that compiled is usable
     return null;
   } catch (e) {

@@ -27,10 +27,8 @@ import { getPipeline } from './runtime/pipelines';
  */
 export async function loadModel(gpu: Gpu, source: string | URL, options: LoadOptions = {}): Promise<ResNetModel> {
   // The conv kernel a first run uses is the slowest to compile (0.3 s on a CPU adapter): start while
-  // the weights download (a failure shows again, with its message, when the model compiles it). On
-  // a fallback adapter it compiles beside Chromium's one-at-a-time queue of async compiles
-  // (getPipeline's `beside`), which the model's other kernels then have to themselves.
-  getPipeline(gpu, convKernel(defaultConvVariants(gpu)[0]), gpu.adapter.isFallbackAdapter).catch(() => undefined);
+  // the weights download (a failure shows again, with its message, when the model compiles it).
+  getPipeline(gpu, convKernel(defaultConvVariants(gpu)[0])).catch(() => undefined);
   // The browser cache is written after the first result rather than during it: on a CPU adapter
   // the write competes with loading and the first run for the same cores (~0.45 s of a 2-core
   // machine's first result for ResNet-50). A run started as soon as the load resolves is queued
