@@ -99,6 +99,21 @@ test("a shape's first run does not wait for the autotune: it runs untuned, and t
   await Promise.all([model.dispose(), plain.dispose()]);
 });
 
+test('a shape whose tuning another shape pre-empted, or that was tuned before, tunes before its next run', async () => {
+  const model = await ResNetModel.load(await createNodeGpu({ tuneCache: memoryCache() }), smallModel());
+  const other = [1, 3, 32, 32];
+  const untuned = (): boolean => model.kernelChoices().layers.some((t) => t.from === 'untuned');
+  // Both first runs are untuned; the first shape's tuning, queued behind the second run, finds the second shape in place and is skipped.
+  await Promise.all([model.run(input, SHAPE), model.run(randomInput(other, 3), other)]);
+  await model.idle();
+  expect(untuned()).toBe(false);
+  for (const shape of [SHAPE, other, SHAPE]) {
+    await model.run(input.subarray(0, shape.reduce((a, b) => a * b)), shape);
+    expect(untuned(), shape.join('x')).toBe(false);
+  }
+  await model.dispose();
+});
+
 test('a tuning that fails after the first run is done again before the next run, which reports the failure', async () => {
   let broken = true;
   const entries = new Map<string, string>();

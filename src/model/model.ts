@@ -74,8 +74,12 @@ export class ResNetModel {
    * variants), and whether it did (false: the shape's untuned first run, see scheduleFor_).
    */
   private schedule?: { key: string; schedule: Schedule; kernels: KernelChoices; tuned: boolean };
-  /** Input shapes whose tuning after their first run failed: their next run tunes first, and reports the failure. */
-  private readonly tuneFailed = new Set<string>();
+  /**
+   * Input shapes whose runs tune first (scheduleFor_): tuned before (their picks are cached and
+   * their kernels compiled), or whose tuning after their first run failed (the next run reports
+   * the failure) or was skipped because another shape had replaced them.
+   */
+  private readonly tuneFirst = new Set<string>();
   /** A tuning is queued and has not started (tuneLater). */
   private tuneQueued = false;
   private queue: Promise<unknown> = Promise.resolve();
@@ -266,15 +270,17 @@ export class ResNetModel {
 
   /**
    * Queue the tuning of a shape that has run untuned. It is skipped if the model is disposed
-   * before it starts (dispose need not wait for it), or once another shape has replaced this one.
-   * A failure shows in the shape's next run, which then tunes before it runs.
+   * before it starts (dispose need not wait for it). If another shape has replaced this one
+   * meanwhile, or it fails, the shape's next run tunes before it runs (and reports the failure).
    */
   private tuneLater(shape: Shape4, key: string): void {
     this.tuneQueued = true;
     this.chain(async () => {
       this.tuneQueued = false;
-      if (!this.disposed && this.schedule?.key === key && !this.schedule.tuned) await this.guarded(() => this.scheduleFor_(shape));
-    }).catch(() => this.tuneFailed.add(key));
+      if (this.disposed) return;
+      if (this.schedule?.key === key && !this.schedule.tuned) await this.guarded(() => this.scheduleFor_(shape));
+      else this.tuneFirst.add(key);
+    }).catch(() => this.tuneFirst.add(key));
   }
 
   /** One job: on a working device with this model's weights on it; failures become library errors. */
@@ -337,7 +343,7 @@ export class ResNetModel {
   private async scheduleFor_(shape: Shape4, untunedFirst = false): Promise<Schedule> {
     const key = `${shape.n}x${shape.h}x${shape.w}x${shape.c}`;
     if (this.schedule?.key !== key || !(this.schedule.tuned || untunedFirst)) {
-      const tune = !untunedFirst || this.tuneFailed.has(key) || !(this.kernels.length > 1 || (this.winograd === 'measure' && this.ops.some(winogradOp)));
+      const tune = !untunedFirst || this.tuneFirst.has(key) || !(this.kernels.length > 1 || (this.winograd === 'measure' && this.ops.some(winogradOp)));
       const kernels = tune ? this.kernels : this.kernels.slice(0, 1);
       this.schedule?.schedule.destroy();
       this.schedule = undefined;
@@ -358,7 +364,8 @@ export class ResNetModel {
         program instanceof Conv2dProgram ? [tuned.get(label) ?? { label, shape: program.tuneKey, variant: picked.picks.get(label) ?? program.variant, from: tune ? 'only' : 'untuned', ms: {} }] : [],
       );
       this.schedule = { key, schedule, kernels: { tuneMs: schedule.kernels.tuneMs + picked.choices.tuneMs, layers }, tuned: tune };
-      if (!tune) this.tuneLater(shape, key);
+      if (tune) this.tuneFirst.add(key);
+      else this.tuneLater(shape, key);
       // Building may have submitted GPU work (Winograd weights made, ./graph.ts): done once
       // the schedule is, so nothing of it is in flight when a caller that never runs the model
       // disposes it or exits (in Node, Dawn crashed on exit now and then with such work queued).
