@@ -53,6 +53,8 @@ export interface PageResult {
   adapter: string;
   /** Load (fetch, parse, upload, compile) plus the first inference with its read-back. */
   firstResultMs: number;
+  /** Each warm-up run. */
+  warmupMs: number[];
   /** Each steady run after the warm-ups. */
   runsMs: number[];
   /** The first result's logits, and the last run's (ours: untuned, then tuned). */

@@ -53,7 +53,12 @@ export async function runEngine({ engine, model, input: inputUrl, warmup, runs, 
   const instance = await load({ model, input, shape, threads });
   const logits = await instance.run();
   const firstResultMs = performance.now() - start;
-  for (let i = 0; i < warmup; i++) await instance.run();
+  const warmupMs: number[] = [];
+  for (let i = 0; i < warmup; i++) {
+    const t = performance.now();
+    await instance.run();
+    warmupMs.push(performance.now() - t);
+  }
   const runsMs: number[] = [];
   let last = logits;
   for (let i = 0; i < runs; i++) {
@@ -75,6 +80,7 @@ export async function runEngine({ engine, model, input: inputUrl, warmup, runs, 
     description: instance.description,
     adapter: await adapterName(),
     firstResultMs,
+    warmupMs,
     runsMs,
     logits: Array.from(logits),
     lastLogits: Array.from(last),
