@@ -80,8 +80,8 @@ export class ResNetModel {
    * the failure) or was skipped because another shape had replaced them.
    */
   private readonly tuneFirst = new Set<string>();
-  /** A tuning is queued and has not started (tuneLater). */
-  private tuneQueued = false;
+  /** Tunings queued that have not started (tuneLater). */
+  private tunesQueued = 0;
   private queue: Promise<unknown> = Promise.resolve();
   /** Calls queued or running. */
   private pending = 0;
@@ -229,10 +229,10 @@ export class ResNetModel {
   }
 
   /**
-   * Free every GPU buffer the model holds: at once when no call is pending (a queued tuning that
-   * has not started is dropped), else as soon as the calls made before this one have settled
-   * (they complete as usual). Every later call rejects
-   * with a DisposedError. Resolves once the buffers are freed.
+   * Free every GPU buffer the model holds: at once when no call is pending (queued tunings that
+   * have not started are dropped), else as soon as the calls made before this one have settled
+   * (they complete as usual). Every later call rejects with a DisposedError. Resolves once the
+   * buffers are freed.
    */
   dispose(): Promise<void> {
     const free = (): void => {
@@ -242,7 +242,7 @@ export class ResNetModel {
       this.weights = undefined;
     };
     if (!this.disposed) {
-      if (this.pending === (this.tuneQueued ? 1 : 0)) {
+      if (this.pending === this.tunesQueued) {
         free();
         this.disposed = Promise.resolve();
       } else {
@@ -252,12 +252,13 @@ export class ResNetModel {
     return this.disposed;
   }
 
-  /** Run jobs one after another: they share the schedule's buffers. */
+  /** A call's job, queued (unless the model is disposed) and guarded. */
   private enqueue<T>(job: () => Promise<T>): Promise<T> {
     if (this.disposed) return Promise.reject(new DisposedError());
     return this.chain(() => this.guarded(job));
   }
 
+  /** Run jobs one after another: they share the schedule's buffers. */
   private chain<T>(job: () => Promise<T>): Promise<T> {
     this.pending++;
     const result = this.queue.then(job);
@@ -274,9 +275,9 @@ export class ResNetModel {
    * meanwhile, or it fails, the shape's next run tunes before it runs (and reports the failure).
    */
   private tuneLater(shape: Shape4, key: string): void {
-    this.tuneQueued = true;
+    this.tunesQueued++;
     this.chain(async () => {
-      this.tuneQueued = false;
+      this.tunesQueued--;
       if (this.disposed) return;
       if (this.schedule?.key === key && !this.schedule.tuned) await this.guarded(() => this.scheduleFor_(shape));
       else this.tuneFirst.add(key);
@@ -343,7 +344,9 @@ export class ResNetModel {
   private async scheduleFor_(shape: Shape4, untunedFirst = false): Promise<Schedule> {
     const key = `${shape.n}x${shape.h}x${shape.w}x${shape.c}`;
     if (this.schedule?.key !== key || !(this.schedule.tuned || untunedFirst)) {
-      const tune = !untunedFirst || this.tuneFirst.has(key) || !(this.kernels.length > 1 || (this.winograd === 'measure' && this.ops.some(winogradOp)));
+      // Nothing to measure with one kernel and Winograd off, forced or without a conv to take.
+      const measures = this.kernels.length > 1 || (this.winograd === 'measure' && this.ops.some(winogradOp));
+      const tune = !untunedFirst || !measures || this.tuneFirst.has(key);
       const kernels = tune ? this.kernels : this.kernels.slice(0, 1);
       this.schedule?.schedule.destroy();
       this.schedule = undefined;

@@ -6,8 +6,8 @@ import type { Program } from './program';
 
 /**
  * Where the autotune keeps its picks (a variant name by key; keys name the adapter, the kernels'
- * source and the layer shape). Browsers default to localStorage, so a page's later visits skip the measuring; elsewhere
- * the picks last for the process.
+ * source and the layer shape). Browsers default to localStorage, so a page's later visits skip
+ * the measuring; elsewhere the picks last for the process.
  */
 export interface TuneCache {
   get(key: string): string | null | undefined;
