@@ -52,11 +52,15 @@ async function readWeights(options: ModelOptions): Promise<{ weights: PreparedWe
   return { weights, readSeconds: seconds(t) };
 }
 
+/** Every model the command loaded, disposed before the process exits (at the end of this file). */
+const loaded: ResNetModel[] = [];
+
 async function loadModel(weights: PreparedWeights, source: string): Promise<{ model: ResNetModel; loadSeconds: string }> {
   const gpu = await createNodeGpu();
   log(`adapter: ${describeAdapter(gpu.adapter)}`);
   const t = performance.now();
   const model = await ResNetModel.load(gpu, weights, source);
+  loaded.push(model);
   return { model, loadSeconds: seconds(t) };
 }
 
@@ -71,13 +75,13 @@ async function infer(options: ModelOptions & { input: string; output: string }):
   }
   const { model, loadSeconds } = await loadModel(weights, options.model);
   const t = performance.now();
-  const logits = await model.run(input.data, input.shape);
+  // One run: disposed as it settles, the model drops the tuning queued behind it (not started yet).
+  const logits = await model.run(input.data, input.shape).finally(() => void model.dispose());
   const runSeconds = seconds(t);
   const [n, , h, w] = input.shape;
   await writeFile(options.output, writeNpy(logits, [n, model.config.numClasses]));
   log(`${model.config.arch} (${model.config.variant}, ${model.config.numClasses} classes): read weights ${readSeconds}, load ${loadSeconds}, inference ${runSeconds} for ${n}x${c}x${h}x${w}`);
   log(`wrote ${options.output} [${n}, ${model.config.numClasses}]`);
-  model.dispose();
 }
 
 async function info(options: ModelOptions & { batch: number; size: [number, number]; json?: boolean }): Promise<void> {
@@ -110,7 +114,6 @@ async function info(options: ModelOptions & { batch: number; size: [number, numb
     adapter: describeAdapter(model.gpu.adapter),
     kernels,
   };
-  model.dispose();
   if (options.json) {
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     return;
@@ -178,7 +181,6 @@ async function classify(files: string[], options: ModelOptions & { top: number; 
       process.stdout.write(`${files[i]} (${ms.toFixed(1)} ms)\n${rows.join('')}`);
     }
   }
-  model.dispose();
   if (options.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
 }
 
@@ -216,7 +218,6 @@ async function evaluate(options: ModelOptions & { data: string; limit?: number; 
     bar?.stop();
   }
   const ms = Math.round(performance.now() - t);
-  model.dispose();
   const report = { images: count, accuracy: correct / count, agreement: reference ? agree / count : null, ms };
   if (options.json) {
     process.stdout.write(`${JSON.stringify(report)}\n`);
@@ -299,6 +300,10 @@ try {
   log(program.opts().debug && e instanceof Error && e.stack ? e.stack : `resnet-webgpu: ${describeFailure(e)}`);
   code = 1;
 }
+// A model's tuning after a first run compiles pipelines on Dawn's threads, and exiting in the
+// middle of that made SwiftShader print garbage (and may crash): dispose drops a tuning that has
+// not started and waits for one that has, on success and failure alike.
+await Promise.all(loaded.map((model) => model.dispose()));
 // Dawn keeps the event loop alive after the work is done: exit once stdout and stderr have drained.
 await Promise.all([process.stdout, process.stderr].map((s) => new Promise((done) => s.write('', done))));
 process.exit(code);
