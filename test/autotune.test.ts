@@ -135,12 +135,12 @@ test('a tuning that fails after the first run is done again before the next run,
   await model.dispose();
 });
 
-test('by default a fallback adapter measures only a barrier-free variant (and Winograd), a GPU every variant but the quad ones', async () => {
+test('by default a fallback adapter measures only a barrier-free variant (and Winograd), a GPU ksplit and the tiled ones', async () => {
   const fake = (isFallbackAdapter: boolean, features: string[]) => ({ adapter: { isFallbackAdapter }, device: { features: new Set(features) } }) as unknown as Gpu;
   expect(defaultConvVariants(fake(true, ['subgroups']))).toEqual(['quad2x2']);
   expect(defaultConvVariants(fake(true, []))).toEqual(['register']);
-  expect(defaultConvVariants(fake(false, ['subgroups']))).toEqual(['register', 'tiled64', 'tiled32']);
-  expect(defaultConvVariants(fake(false, []))).toEqual(['register', 'tiled64', 'tiled32']);
+  expect(defaultConvVariants(fake(false, ['subgroups']))).toEqual(['ksplit', 'tiled128', 'tiled64']);
+  expect(defaultConvVariants(fake(false, []))).toEqual(['ksplit', 'tiled128', 'tiled64']);
   const gpu = await createNodeGpu({ tuneCache: memoryCache() });
   const model = await ResNetModel.load(gpu, smallModel());
   await model.scheduleFor({ n: SHAPE[0], c: SHAPE[1], h: SHAPE[2], w: SHAPE[3] });
@@ -247,15 +247,15 @@ test('a cached pick that is not among the candidates is measured afresh', async 
 
 test('one variant and no Winograd run without measuring; options.kernels and options.winograd must name known choices', async () => {
   const gpu = await createNodeGpu({ tuneCache: memoryCache() });
-  const model = await ResNetModel.load(gpu, smallModel(), 'small', { kernels: ['tiled32'], winograd: 'never' });
+  const model = await ResNetModel.load(gpu, smallModel(), 'small', { kernels: ['tiled64'], winograd: 'never' });
   await model.run(input, SHAPE);
   const { layers } = model.kernelChoices();
   expect(layers.map((t) => t.label).sort()).toEqual(model.ops.flatMap((op) => (op.op === 'conv' ? [op.name] : [])).sort());
-  expect(layers.every((t) => t.variant === 'tiled32' && t.from === 'only')).toBe(true);
+  expect(layers.every((t) => t.variant === 'tiled64' && t.from === 'only')).toBe(true);
   await model.dispose();
   const empty = ResNetModel.load(gpu, smallModel(), 'small', { kernels: [] });
   await expect(empty).rejects.toThrow(InputError);
-  await expect(empty).rejects.toThrow(/options\.kernels must be a non-empty list of register, quad, quad2x2, tiled64, tiled32; got \[\]/);
+  await expect(empty).rejects.toThrow(/options\.kernels must be a non-empty list of register, quad, quad2x2, ksplit, tiled128, tiled64; got \[\]/);
   await expect(ResNetModel.load(gpu, smallModel(), 'small', { kernels: ['fast' as never] })).rejects.toThrow(/got \["fast"\]/);
   const noSubgroups = { adapter: { ...gpu.adapter, isFallbackAdapter: true }, device: { features: new Set() } } as unknown as Gpu;
   await expect(ResNetModel.load(noSubgroups, smallModel(), 'small', { kernels: ['quad'] })).rejects.toThrow(/"quad" needs the WebGPU 'subgroups' feature, which this device \(.*\) lacks/);

@@ -57,7 +57,7 @@ for (const spec of cases) {
 const everywhere: { name: string; options: ModelOptions }[] = [
   ...CONV_VARIANTS.map((kernel) => ({ name: `every conv on the ${kernel} kernel`, options: { kernels: [kernel], winograd: 'never' } as const })),
   ...(['winograd2', 'winograd4'] as const).flatMap((form) =>
-    (['register', 'quad', 'quad2x2'] as const).map((kernel) => ({ name: `every 3×3 stride-1 conv as ${form}, the rest and its GEMM on the ${kernel} kernel`, options: { kernels: [kernel], winograd: form } as const })),
+    (['register', 'quad', 'quad2x2', 'ksplit'] as const).map((kernel) => ({ name: `every 3×3 stride-1 conv as ${form}, the rest and its GEMM on the ${kernel} kernel`, options: { kernels: [kernel], winograd: form } as const })),
   ),
 ];
 for (const { name, options } of everywhere) {

@@ -3,10 +3,11 @@ import registerShader from '../shaders/conv2d.wgsl?raw';
 import quadShader from '../shaders/conv2d_quad.wgsl?raw';
 import quad2x2Shader from '../shaders/conv2d_quad2x2.wgsl?raw';
 import tiledShader from '../shaders/conv2d_tiled.wgsl?raw';
+import ksplitShader from '../shaders/conv2d_ksplit.wgsl?raw';
 import type { Gpu } from '../runtime/device';
 import { nhwc4Bytes, type Shape4 } from '../runtime/layout';
 import type { Kernel } from '../runtime/pipelines';
-import { packUniforms, roundUp4, workgroupsFor, WORKGROUP_SIZE, type Program } from '../runtime/program';
+import { packUniforms, roundUp4, workgroupsFor, type Program } from '../runtime/program';
 
 export interface Conv2dAttributes {
   outChannels: number;
@@ -32,13 +33,16 @@ export interface Conv2dAttributes {
  * - `quad2x2`: conv2d_quad2x2.wgsl, `register` with each quad sharing both its input and its
  *   weight loads in pairs (quadSwapX/Y); needs 'subgroups'. In Chromium's SwiftShader ~15% less
  *   GPU time than `quad` for ResNet-50 (every layer 8–27%).
- * - `tiled64`, `tiled32`: conv2d_tiled.wgsl, workgroup-memory tiles of 64 or 32 pixels × 64
- *   channels; made for GPUs, the smaller tile for the small late-stage maps.
+ * - `ksplit`: conv2d_ksplit.wgsl, 16 pixels × 32 channels per workgroup of 256, K split 8 ways
+ *   inside it; made for GPUs, where it fills the SMs on the small late-stage maps (and, on an
+ *   H100, won most of ResNet-50's layers at batch 32 too).
+ * - `tiled128`, `tiled64`: conv2d_tiled.wgsl, workgroup-memory tiles of 128 or 64 pixels × 128
+ *   channels; made for GPUs' large early-stage maps.
  */
-export const CONV_VARIANTS = ['register', 'quad', 'quad2x2', 'tiled64', 'tiled32'] as const;
+export const CONV_VARIANTS = ['register', 'quad', 'quad2x2', 'ksplit', 'tiled128', 'tiled64'] as const;
 export type ConvVariant = (typeof CONV_VARIANTS)[number];
-/** The barrier-free kernels, the only ones that run Winograd's GEMM (per-image weights). */
-export type RegisterVariant = 'register' | 'quad' | 'quad2x2';
+/** The kernels that can run Winograd's GEMM (per-image weights): those on conv2d_common.wgsl. */
+export type WinogradGemmVariant = 'register' | 'quad' | 'quad2x2' | 'ksplit';
 
 /** Whether the device can run the `quad` and `quad2x2` variants. */
 export const hasSubgroups = (gpu: Gpu): boolean => gpu.device.features.has('subgroups');
@@ -50,43 +54,49 @@ export const needsSubgroups = (variant: ConvVariant): boolean => variant === 'qu
  * tiled variants measured 2–4× slower than `register` on every ResNet-50 layer (and compiling them
  * took ~0.75 s before the autotune could rule them out); `quad` took ~10% off
  * ResNet-50's GPU time and `quad2x2` ~15% more, faster than `quad` on every layer. On a GPU
- * `register` and the tiled ones: the quad kernels have not been measured on one (no GPU was at
- * hand), and they assume quads of consecutive invocations, which only SwiftShader guarantees.
+ * `ksplit` and the tiled ones (`ksplit` first: it runs a shape's untuned first run): on an H100
+ * `register` lost to them by 4–50× on every layer measured. The quad kernels assume quads of
+ * consecutive invocations, which only SwiftShader guarantees.
  */
 export function defaultConvVariants(gpu: Gpu): readonly ConvVariant[] {
   if (gpu.adapter.isFallbackAdapter) return [hasSubgroups(gpu) ? 'quad2x2' : 'register'];
-  return ['register', 'tiled64', 'tiled32'];
+  return ['ksplit', 'tiled128', 'tiled64'];
 }
 
-/** The register kernel Winograd's GEMM runs on, given a model's candidates: the first listed of `quad2x2`, `quad`, else `register`. */
-export const registerVariant = (variants: readonly ConvVariant[]): RegisterVariant => (['quad2x2', 'quad'] as const).find((v) => variants.includes(v)) ?? 'register';
+/** The kernel Winograd's GEMM runs on, given a model's candidates: the first listed of `quad2x2`, `quad`, `ksplit`, else `register`. */
+export const winogradGemmVariant = (variants: readonly ConvVariant[]): WinogradGemmVariant => (['quad2x2', 'quad', 'ksplit'] as const).find((v) => variants.includes(v)) ?? 'register';
 /**
  * The kernel a GEMM with per-image weights (Winograd's) of `rowsPerImage` rows runs on, given the
  * register variant picked for it: quad2x2 needs whole 32-row tiles per image; 16-row images (small
  * maps) run on quad, since padding them to 32 doubled their work (layer3's and layer4's GEMMs).
  */
-export const gemmVariant = (variant: RegisterVariant, rowsPerImage: number): RegisterVariant => (variant === 'quad2x2' && rowsPerImage % 32 ? 'quad' : variant);
-const isRegister = (variant: ConvVariant): variant is RegisterVariant => variant === 'register' || needsSubgroups(variant);
+export const gemmVariant = (variant: WinogradGemmVariant, rowsPerImage: number): WinogradGemmVariant => (variant === 'quad2x2' && rowsPerImage % 32 ? 'quad' : variant);
+const isRegister = (variant: ConvVariant): boolean => variant === 'register' || needsSubgroups(variant);
+/** The kernels on conv2d_common.wgsl (its Params: per-image weights, folded taps). */
+const isCommon = (variant: ConvVariant): variant is WinogradGemmVariant => isRegister(variant) || variant === 'ksplit';
 
-/** Each variant's shader: each register kernel's main joined to their shared helpers; the tiled ones share one, the tile size a uniform. */
+/** Each variant's shader: the main of each kernel on conv2d_common.wgsl joined to it; the tiled ones share one, the tile size an override. */
 const KERNELS: Record<ConvVariant, { name: string; shader: string }> = {
   register: { name: 'conv2d', shader: `${registerShader}\n${registerCommon}` },
   // The quad kernels' `enable` directive must come first.
   quad: { name: 'conv2d_quad', shader: `${quadShader}\n${registerCommon}` },
   quad2x2: { name: 'conv2d_quad2x2', shader: `${quad2x2Shader}\n${registerCommon}` },
+  ksplit: { name: 'conv2d_ksplit', shader: `${ksplitShader}\n${registerCommon}` },
+  tiled128: { name: 'conv2d_tiled', shader: tiledShader },
   tiled64: { name: 'conv2d_tiled', shader: tiledShader },
-  tiled32: { name: 'conv2d_tiled', shader: tiledShader },
 };
+/** The tiled kernels' pixels per invocation (a pipeline each: GPUs compile in milliseconds). */
+const CONSTANTS: Partial<Record<ConvVariant, Record<string, number>>> = { tiled128: { TM: 8 }, tiled64: { TM: 4 } };
 
 export function convKernel(variant: ConvVariant): Kernel & { variant: ConvVariant } {
-  return { variant, constants: {}, ...KERNELS[variant] };
+  return { variant, constants: CONSTANTS[variant] ?? {}, ...KERNELS[variant] };
 }
 
 /** As the register kernels' @workgroup_size. */
 const REGISTER_WORKGROUP_SIZE = 16;
 
-/** Output pixels × vec4 of output channels of one invocation (register, quad), one quad (quad2x2) or one workgroup of 64 (tiled), as in the shaders. */
-const TILE: Record<ConvVariant, [number, number]> = { register: [16, 4], quad: [16, 4], quad2x2: [32, 8], tiled64: [64, 16], tiled32: [32, 16] };
+/** Output pixels × vec4 of output channels of one invocation (register, quad), one quad (quad2x2) or one workgroup of 256 (ksplit, tiled), as in the shaders. */
+const TILE: Record<ConvVariant, [number, number]> = { register: [16, 4], quad: [16, 4], quad2x2: [32, 8], ksplit: [16, 8], tiled128: [128, 32], tiled64: [64, 32] };
 
 export function convOutputSize(input: number, kernel: number, stride: number, padBefore: number, padAfter: number, dilation: number): number {
   return Math.floor((input + padBefore + padAfter - dilation * (kernel - 1) - 1) / stride) + 1;
@@ -113,7 +123,7 @@ export class Conv2dProgram implements Program {
     /** Weight blocks per image, for Winograd's GEMM (./winograd.ts; register variants only); 0: a convolution. */
     imageWeights = 0,
   ) {
-    if (imageWeights && !isRegister(variant)) throw new Error(`conv2d: per-image weights need a register variant, not ${variant}`);
+    if (imageWeights && !isCommon(variant)) throw new Error(`conv2d: per-image weights need a kernel on conv2d_common.wgsl, not ${variant}`);
     if (imageWeights && input.h % TILE[variant][0]) throw new Error(`conv2d: per-image weights on ${variant} need images of whole ${TILE[variant][0]}-pixel tiles, not ${input.h}`);
     ({ name: this.name, shader: this.shader, constants: this.constants } = convKernel(variant));
     const [top, left, bottom, right] = attrs.pads;
@@ -124,15 +134,15 @@ export class Conv2dProgram implements Program {
     const inC4 = roundUp4(input.c) / 4;
     // The register kernels read a row's kW taps as one run of kW * inC4 vec4 where none falls in padding
     // (the space-to-depth stem): one K loop, not kW short ones. Its weights are already in that order.
-    const foldW = isRegister(variant) && left === 0 && right === 0 && attrs.dilationW === 1;
+    const foldW = isCommon(variant) && left === 0 && right === 0 && attrs.dilationW === 1;
     // prettier-ignore
     this.uniforms = packUniforms([
       input.n, input.h, input.w, inC4,
       outH, outW, outC4, attrs.kernelH,
       foldW ? 1 : attrs.kernelW, attrs.strideH, attrs.strideW, top,
       left, attrs.dilationH, attrs.dilationW, Number(attrs.relu) | (Number(attrs.residual) << 1),
-      // Per-image weights (register) or output pixels per invocation (tiled).
-      isRegister(variant) ? imageWeights : TILE[variant][0] / 8,
+      // conv2d_common.wgsl's; conv2d_tiled.wgsl's Params end before.
+      imageWeights,
       foldW ? attrs.kernelW * inC4 : inC4,
     ]);
     const pixels = input.n * outH * outW;
@@ -144,7 +154,7 @@ export class Conv2dProgram implements Program {
     // The register kernels run in workgroups of 16 (their shaders' size): SwiftShader deals a dispatch's
     // workgroups out to its threads whole, so a 14×14 conv's 208 invocations in groups of 64 left one
     // of 2 cores idle for a quarter of it; in groups of 16 layer3's 1×1 convs ran ~12% faster.
-    this.workgroups = isRegister(variant) ? workgroupsFor(tiles, REGISTER_WORKGROUP_SIZE) : workgroupsFor(tiles * WORKGROUP_SIZE);
+    this.workgroups = isRegister(variant) ? workgroupsFor(tiles, REGISTER_WORKGROUP_SIZE) : workgroupsFor(tiles, 1);
     this.tuneKey = `conv ${input.n}x${input.h}x${input.w}x${input.c} → ${attrs.outChannels} k${attrs.kernelH}x${attrs.kernelW} s${attrs.strideH}x${attrs.strideW} p${attrs.pads.join(',')} d${attrs.dilationH}x${attrs.dilationW}`;
     this.flops = 2 * pixels * attrs.outChannels * attrs.kernelH * attrs.kernelW * input.c;
   }

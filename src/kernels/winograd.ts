@@ -5,7 +5,7 @@ import output4Shader from '../shaders/winograd4_output.wgsl?raw';
 import weightsShader from '../shaders/winograd_weights.wgsl?raw';
 import { nhwc4Bytes, type Shape4 } from '../runtime/layout';
 import { packUniforms, roundUp4, workgroupsFor, type Program } from '../runtime/program';
-import { Conv2dProgram, gemmVariant, type Conv2dAttributes, type RegisterVariant } from './conv2d';
+import { Conv2dProgram, gemmVariant, type Conv2dAttributes, type WinogradGemmVariant } from './conv2d';
 
 /**
  * Winograd F(m×m, 3×3) (Lavin & Gray, 2016) for 3×3 convolutions of stride 1 and pad 1, with
@@ -110,7 +110,7 @@ export class WinogradOutputProgram implements Program {
 }
 
 /** Inputs: V, WinogradWeightsProgram's U, a scale of 1 and bias of 0 (the epilogue comes after the output transform). Output: M. */
-export function winogradGemm(x: Shape4, outChannels: number, m: WinogradTile, variant: RegisterVariant): Conv2dProgram {
+export function winogradGemm(x: Shape4, outChannels: number, m: WinogradTile, variant: WinogradGemmVariant): Conv2dProgram {
   const attrs: Conv2dAttributes = { outChannels, kernelH: 1, kernelW: 1, strideH: 1, strideW: 1, pads: [0, 0, 0, 0], dilationH: 1, dilationW: 1, relu: false, residual: false };
   const t = winogradTiles(x, m);
   return new Conv2dProgram(winogradShape(t, x.c), attrs, gemmVariant(variant, t.tilesPad), (roundUp4(x.c) / 4) * (roundUp4(outChannels) / 4));

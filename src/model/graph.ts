@@ -1,5 +1,5 @@
 import { BatchNormProgram } from '../kernels/batchnorm';
-import { Conv2dProgram, CONV_VARIANTS, convOutputSize, packConvWeights, registerVariant, type Conv2dAttributes, type ConvVariant, type RegisterVariant } from '../kernels/conv2d';
+import { Conv2dProgram, CONV_VARIANTS, convOutputSize, packConvWeights, winogradGemmVariant, type Conv2dAttributes, type ConvVariant, type WinogradGemmVariant } from '../kernels/conv2d';
 import { FullyConnectedProgram, packFcWeights } from '../kernels/fully-connected';
 import { PadChannelsProgram } from '../kernels/pad-channels';
 import { globalPool, PoolProgram } from '../kernels/pool';
@@ -191,7 +191,7 @@ export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights, c
         } else {
           const pick = picks.get(op.name);
           if (isWinogradForm(pick)) {
-            for (const s of winogradSteps(op, x, weights, pick, registerVariant(convVariants))) {
+            for (const s of winogradSteps(op, x, weights, pick, winogradGemmVariant(convVariants))) {
               steps.push(s);
               shapes.set(s.output, s.program.output);
               tensorBytes.set(s.output, s.program.outputBytes);
@@ -356,7 +356,7 @@ function convStep(op: ConvOp, x: Shape4, attrs: Conv2dAttributes, output: string
 export const winogradOp = (op: LayerOp): op is ConvOp => op.op === 'conv' && !op.padToResidual && !stackedStem(op) && winogradApplies(convAttributes(op, op.relu, false));
 
 /** A conv's three Winograd programs (../kernels/winograd.ts): input transform, GEMM (on `gemm`), output transform with the conv's epilogue. */
-export function winogradPrograms(op: ConvOp, x: Shape4, form: WinogradForm, gemm: RegisterVariant): [WinogradInputProgram, Conv2dProgram, WinogradOutputProgram] {
+export function winogradPrograms(op: ConvOp, x: Shape4, form: WinogradForm, gemm: WinogradGemmVariant): [WinogradInputProgram, Conv2dProgram, WinogradOutputProgram] {
   const m = WINOGRAD_FORMS.get(form)!;
   return [new WinogradInputProgram(x, m), winogradGemm(x, op.outChannels, m, gemm), new WinogradOutputProgram(x, op.outChannels, op.relu, op.residual !== undefined, m)];
 }
@@ -383,7 +383,7 @@ function useWinogradForms(ops: LayerOp[], weights: GpuWeights, picks: ReadonlyMa
 }
 
 /** A conv's three Winograd steps in one form (held alone by useWinogradForms). */
-function winogradSteps(op: ConvOp, x: Shape4, weights: GpuWeights, form: WinogradForm, gemmVariant: RegisterVariant): (Step & { program: Program & { output: Shape4; outputBytes: number } })[] {
+function winogradSteps(op: ConvOp, x: Shape4, weights: GpuWeights, form: WinogradForm, gemmVariant: WinogradGemmVariant): (Step & { program: Program & { output: Shape4; outputBytes: number } })[] {
   const [input, gemm, output] = winogradPrograms(op, x, form, gemmVariant);
   const [v, m] = [`${op.name}.winograd_v`, `${op.name}.winograd_m`];
   return [

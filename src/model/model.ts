@@ -5,7 +5,7 @@ import { nhwc4Bytes, type Shape4 } from '../runtime/layout';
 import { getPipeline } from '../runtime/pipelines';
 import { Schedule, type GraphSpec } from '../runtime/scheduler';
 import { bindBuffers, destroyBuffer, storageBuffer } from '../runtime/buffers';
-import { Conv2dProgram, CONV_VARIANTS, defaultConvVariants, hasSubgroups, needsSubgroups, registerVariant, type ConvVariant } from '../kernels/conv2d';
+import { Conv2dProgram, CONV_VARIANTS, defaultConvVariants, hasSubgroups, needsSubgroups, winogradGemmVariant, type ConvVariant } from '../kernels/conv2d';
 import { autotune, type Candidate, type KernelChoices, type Tuning } from '../runtime/autotune';
 import type { Program } from '../runtime/program';
 import { buildGraph, GpuWeights, graphPrograms, PROBABILITIES, WINOGRAD_FORMS, winogradOp, winogradPrograms, type ConvPick, type WinogradForm } from './graph';
@@ -17,9 +17,9 @@ import { parameterCount, type ModelMeta, type PreparedWeights, type TensorMap } 
 export interface ModelOptions {
   /**
    * The convolution variants the autotune may choose among (default: defaultConvVariants:
-   * `register` and the tiled ones on a GPU, `quad2x2` or `register` on a fallback adapter); one
-   * variant runs everywhere unmeasured (Winograd aside). Winograd's GEMMs run on `quad2x2` or `quad`
-   * where listed (registerVariant), else on `register`. The quad kernels need the device's
+   * `ksplit` and the tiled ones on a GPU, `quad2x2` or `register` on a fallback adapter); one
+   * variant runs everywhere unmeasured (Winograd aside). Winograd's GEMMs run on `quad2x2`, `quad` or
+   * `ksplit` where listed (winogradGemmVariant), else on `register`. The quad kernels need the device's
    * 'subgroups' feature.
    */
   kernels?: readonly ConvVariant[];
@@ -397,7 +397,7 @@ export class ResNetModel {
       // its transforms cost more too (F(4×4) on a 7×7 map, whose 4 tiles are padded to 16 GEMM rows).
       const forms: { form: WinogradForm; parts: ReturnType<typeof winogradPrograms> }[] = [];
       for (const form of WINOGRAD_FORMS.keys()) {
-        const parts = winogradPrograms(op, x, form, registerVariant(this.kernels));
+        const parts = winogradPrograms(op, x, form, winogradGemmVariant(this.kernels));
         const fits = parts[0].outputBytes <= maxBinding && parts[1].outputBytes <= maxBinding;
         const wanted = this.winograd === 'measure' ? forms.every((f) => parts[1].flops < f.parts[1].flops) : this.winograd === form;
         if (fits && wanted) forms.push({ form, parts });
