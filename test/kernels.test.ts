@@ -237,19 +237,20 @@ describe('pool', () => {
 
 describe('fully_connected', () => {
   const gen = prng(4);
-  const cases = Array.from({ length: 10 }, () => {
-    const dims = { batch: gen.int(1, 3), inF: gen.pick([...CHANNELS, 64]), outF: gen.pick([1, 3, 5, 10, 17]) };
-    return { ...dims, seed: gen.int(1, 2 ** 30), name: `${dims.batch}×${dims.inF} → ${dims.outF}` };
-  });
+  // Each dot product whole (a CPU adapter's) or split over 32 invocations (a GPU's); more inputs than
+  // lanes, and more outputs than one workgroup's 8.
+  const cases = [...Array.from({ length: 10 }, () => ({ batch: gen.int(1, 3), inF: gen.pick([...CHANNELS, 64]), outF: gen.pick([1, 3, 5, 10, 17]) })), { batch: 2, inF: 300, outF: 70 }].flatMap((dims) =>
+    [1, 32].map((lanes) => ({ ...dims, lanes, seed: gen.int(1, 2 ** 30), name: `${dims.batch}×${dims.inF} → ${dims.outF}, ${lanes} lanes` })),
+  );
 
-  it.each(cases)('$name', async ({ batch, inF, outF, seed }) => {
+  it.each(cases)('$name', async ({ batch, inF, outF, lanes, seed }) => {
     const gpu = await testGpu();
     const rng = prng(seed);
     // The input is a global pool's output: NHWC vec4 with 1×1 spatial size.
     const x = randomTensor(rng, batch, inF, 1, 1);
     const weight = rng.floats(outF * inF);
     const bias = rng.floats(outF);
-    const program = new FullyConnectedProgram(batch, inF, outF);
+    const program = new FullyConnectedProgram(batch, inF, outF, lanes);
     const actual = await runKernel(
       gpu,
       program,

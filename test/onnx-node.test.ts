@@ -228,7 +228,7 @@ function gemm(node: OnnxNode, [a, b, c]: number[][]): Run {
   if (c && c.length === 2 && c[0] !== 1) unsupported(`bias C [${c}] varies along M: the kernel's bias is per output feature`);
   const alpha = at.float('alpha', 1);
   const beta = at.float('beta', 1);
-  const program = new FullyConnectedProgram(m, k, n);
+  const program = new FullyConnectedProgram(m, k, n, 32); // the GPU's split dot products (the CPU adapter's whole ones: kernels.test.ts)
   return async (gpu, [ta, tb, tc]) => {
     // alpha and transB folded into the [out][in] weights, beta into the bias.
     const w = new Float32Array(n * k);

@@ -13,7 +13,7 @@ export class SoftmaxProgram implements Program {
 
   constructor(rows: number, cols: number) {
     this.uniforms = packUniforms([rows, cols]);
-    this.workgroups = workgroupsFor(rows);
+    this.workgroups = workgroupsFor(rows, 1); // a workgroup per row
     this.flops = 4 * rows * cols;
     this.outputBytes = rows * cols * 4;
   }

@@ -1,6 +1,6 @@
 import { BatchNormProgram } from '../kernels/batchnorm';
 import { Conv2dProgram, CONV_VARIANTS, convOutputSize, packConvWeights, winogradGemmVariant, type Conv2dAttributes, type ConvVariant, type WinogradGemmVariant } from '../kernels/conv2d';
-import { FullyConnectedProgram, packFcWeights } from '../kernels/fully-connected';
+import { fcLanes, FullyConnectedProgram, packFcWeights } from '../kernels/fully-connected';
 import { PadChannelsProgram } from '../kernels/pad-channels';
 import { globalPool, PoolProgram } from '../kernels/pool';
 import { SoftmaxProgram } from '../kernels/softmax';
@@ -36,7 +36,7 @@ export class GpuWeights {
   bytes = 0;
 
   constructor(
-    private readonly gpu: Gpu,
+    readonly gpu: Gpu,
     ops: LayerOp[],
     tensors: TensorMap,
   ) {
@@ -238,7 +238,7 @@ export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights, c
         out = program.output;
         break;
       case 'linear':
-        program = new FullyConnectedProgram(x.n, op.inFeatures, op.outFeatures);
+        program = new FullyConnectedProgram(x.n, op.inFeatures, op.outFeatures, fcLanes(weights.gpu));
         inputs = [op.input, weights.get(`${op.name}.weight`), weights.get(`${op.name}.bias`)];
         out = { n: x.n, h: 1, w: 1, c: op.outFeatures };
         tensorBytes.set(op.output, program.outputBytes);
@@ -261,8 +261,8 @@ export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights, c
  * the GPU. Shapes live in uniforms, so a small stand-in input needs the same pipelines as any real
  * one. The graph is built without weights (its steps are never run), so weight inputs stay unbound.
  */
-export function graphPrograms(ops: LayerOp[], inputChannels: number, convVariant: ConvVariant, form?: WinogradForm): Program[] {
-  const unbound = { get: () => undefined, release: () => undefined, releaseWinograd: () => undefined, placeholder: undefined } as unknown as GpuWeights;
+export function graphPrograms(gpu: Gpu, ops: LayerOp[], inputChannels: number, convVariant: ConvVariant, form?: WinogradForm): Program[] {
+  const unbound = { gpu, get: () => undefined, release: () => undefined, releaseWinograd: () => undefined, placeholder: undefined } as unknown as GpuWeights;
   const input = { n: 1, h: 32, w: 32, c: inputChannels };
   const picks = new Map(form ? ops.filter(winogradOp).map((op) => [op.name, form]) : []);
   const programs = buildGraph(ops, input, unbound, [convVariant], picks).steps.map((step) => step.program);

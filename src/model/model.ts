@@ -312,7 +312,7 @@ export class ResNetModel {
     // packed and uploaded (~0.3 s of script for ResNet-50). The autotune's candidates compile when
     // it measures them, after the first run.
     const form = this.winograd === 'measure' || this.winograd === 'never' ? undefined : this.winograd;
-    const programs = graphPrograms(this.ops, this.config.inputChannels, this.kernels[0], form);
+    const programs = graphPrograms(gpu, this.ops, this.config.inputChannels, this.kernels[0], form);
     const compiled = Promise.all(programs.map((program) => getPipeline(gpu, program)));
     compiled.catch(() => undefined); // awaited below, unless the weights fail first
     const { value: weights, errors } = withErrorScopes(gpu.device, () => {
