@@ -337,12 +337,13 @@ describe('GPU errors are surfaced', () => {
     }
   });
 
-  test('without debug mode it is still reported, on the console', async () => {
+  test('without debug mode it is still reported, on the console, and the result is NaN (not the last run\'s)', async () => {
     const model = await ResNetModel.load(gpu, smallModel());
     const console = vi.spyOn(globalThis.console, 'error').mockImplementation(() => undefined);
     try {
+      expect((await model.run(randomInput(SHAPE, 8), SHAPE)).every(Number.isFinite)).toBe(true);
       sabotage(model);
-      await model.run(randomInput(SHAPE, 9), SHAPE);
+      expect((await model.run(randomInput(SHAPE, 9), SHAPE)).every(Number.isNaN)).toBe(true);
       await vi.waitFor(() => expect(console).toHaveBeenCalledWith(expect.stringMatching(/^resnet-webgpu: WebGPU error: .*fc\.weight.* destroyed/is)));
     } finally {
       console.mockRestore();

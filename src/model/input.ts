@@ -1,6 +1,8 @@
-// A float32 NCHW batch (PyTorch's layout) onto the GPU for a schedule: uploaded as it is, then one
-// pass lays it out as the kernels read it and looks for non-finite values. On the CPU the two took
-// ~60 ms of a 125 ms ResNet-50 batch of 32 on an H100 machine.
+// A float32 NCHW batch (PyTorch's layout) onto the GPU for a schedule: copied into a mapped upload
+// buffer, then one pass lays it out as the kernels read it and looks for non-finite values. On the
+// CPU the two took ~60 ms of a 125 ms ResNet-50 batch of 32 on an H100 machine. Everything here
+// is made once per schedule and reused by its runs: on that machine queue.writeBuffer of a batch
+// of 32 (19 MB) took ~15 ms a run, Dawn staging each large write in memory allocated afresh.
 import { NchwToNhwc4Program } from '../kernels/nchw-to-nhwc4';
 import { bindBuffers, createBuffer, destroyBuffer, storageBuffer, uniformBuffer } from '../runtime/buffers';
 import type { Gpu } from '../runtime/device';
@@ -8,54 +10,77 @@ import type { Shape4 } from '../runtime/layout';
 import { getPipeline } from '../runtime/pipelines';
 import type { Schedule } from '../runtime/scheduler';
 
-export interface InputUpload {
-  /** Record the layout pass, before the schedule's passes. */
-  encode(encoder: GPUCommandEncoder): void;
-  /** After the submit: the flat index of the first non-finite input value, if any. */
-  firstNonFinite(): Promise<number | undefined>;
-  destroy(): void;
-}
-
 const NONE = 0xffffffff;
 
-/** Write `input` (NCHW, of `shape`) into `tensor`, a graph input of `schedule`. */
-export async function uploadNchw(gpu: Gpu, schedule: Schedule, tensor: string, input: Float32Array, shape: Shape4): Promise<InputUpload> {
-  const program = new NchwToNhwc4Program(shape);
-  const pipeline = await getPipeline(gpu, program);
-  const owned: GPUBuffer[] = [];
-  const own = (b: GPUBuffer): GPUBuffer => (owned.push(b), b);
-  try {
-    // The NCHW bytes go to the buffer of the first step's output when they fit: it holds nothing
-    // until that step runs, after this pass. Else to a buffer of their own.
-    const first = schedule.bufferOf(schedule.spec.steps[0].output);
-    const staging = first !== schedule.bufferOf(tensor) && first.size >= input.byteLength ? first : own(storageBuffer(gpu, input.byteLength, 'input, NCHW'));
-    gpu.device.queue.writeBuffer(staging, 0, input.buffer, input.byteOffset, input.byteLength);
-    const flag = own(storageBuffer(gpu, 4, 'input, first non-finite'));
-    gpu.device.queue.writeBuffer(flag, 0, new Uint32Array([NONE]));
-    // NONE from the start too: if the submit fails (a WebGPU error, reported as such), nothing is copied here.
-    const readback = own(createBuffer(gpu, 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'input, first non-finite readback', true));
-    new Uint32Array(readback.getMappedRange()).fill(NONE);
-    readback.unmap();
-    const bindGroup = bindBuffers(gpu, pipeline, [own(uniformBuffer(gpu, program.uniforms, 'input layout params')), staging, schedule.bufferOf(tensor), flag]);
-    return {
-      encode(encoder) {
-        const pass = encoder.beginComputePass({ label: 'input layout' });
-        pass.setPipeline(pipeline);
-        pass.setBindGroup(0, bindGroup);
-        pass.dispatchWorkgroups(...program.workgroups);
-        pass.end();
-        encoder.copyBufferToBuffer(flag, 0, readback, 0, 4);
-      },
-      async firstNonFinite() {
-        await readback.mapAsync(GPUMapMode.READ);
-        const index = new Uint32Array(readback.getMappedRange())[0];
-        readback.unmap();
-        return index === NONE ? undefined : index;
-      },
-      destroy: () => owned.forEach((b) => destroyBuffer(gpu, b)),
-    };
-  } catch (e) {
-    owned.forEach((b) => destroyBuffer(gpu, b));
-    throw e;
+export class NchwInput {
+  private constructor(
+    private readonly gpu: Gpu,
+    private readonly program: NchwToNhwc4Program,
+    private readonly bytes: number,
+    private readonly pipeline: GPUComputePipeline,
+    private readonly bindGroup: GPUBindGroup,
+    /** MAP_WRITE, mapped between runs. */
+    private readonly upload: GPUBuffer,
+    /** Where the layout pass reads the NCHW values. */
+    private readonly nchw: GPUBuffer,
+    private readonly flag: GPUBuffer,
+    private readonly readback: GPUBuffer,
+    private readonly owned: GPUBuffer[],
+  ) {}
+
+  /** The input path of `tensor`, a graph input of `schedule`, for inputs of `shape`. */
+  static async create(gpu: Gpu, schedule: Schedule, tensor: string, shape: Shape4): Promise<NchwInput> {
+    const program = new NchwToNhwc4Program(shape);
+    const pipeline = await getPipeline(gpu, program);
+    const bytes = shape.n * shape.c * shape.h * shape.w * 4;
+    const owned: GPUBuffer[] = [];
+    const own = (b: GPUBuffer): GPUBuffer => (owned.push(b), b);
+    try {
+      const upload = own(createBuffer(gpu, bytes, GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC, 'input, NCHW upload', true));
+      // The NCHW values go to the buffer of the first step's output when they fit: it holds nothing
+      // until that step runs, after the layout pass. Else to a buffer of their own.
+      const first = schedule.bufferOf(schedule.spec.steps[0].output);
+      const nchw = first !== schedule.bufferOf(tensor) && first.size >= bytes ? first : own(storageBuffer(gpu, bytes, 'input, NCHW'));
+      const flag = own(storageBuffer(gpu, 4, 'input, first non-finite'));
+      const readback = own(createBuffer(gpu, 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'input, first non-finite readback'));
+      const bindGroup = bindBuffers(gpu, pipeline, [own(uniformBuffer(gpu, program.uniforms, 'input layout params')), nchw, schedule.bufferOf(tensor), flag]);
+      return new NchwInput(gpu, program, bytes, pipeline, bindGroup, upload, nchw, flag, readback, owned);
+    } catch (e) {
+      owned.forEach((b) => destroyBuffer(gpu, b));
+      throw e;
+    }
+  }
+
+  /** Stage the next run's input (NCHW, of the shape given to create). */
+  async write(input: Float32Array): Promise<void> {
+    if (this.upload.mapState === 'unmapped') await this.upload.mapAsync(GPUMapMode.WRITE);
+    new Float32Array(this.upload.getMappedRange(0, this.bytes)).set(input);
+    this.upload.unmap();
+    // The read-back too: should the submit fail (a WebGPU error, reported as such), nothing is copied there.
+    for (const b of [this.flag, this.readback]) this.gpu.device.queue.writeBuffer(b, 0, new Uint32Array([NONE]));
+  }
+
+  /** Record the copy and the layout pass, before the schedule's passes. */
+  encode(encoder: GPUCommandEncoder): void {
+    encoder.copyBufferToBuffer(this.upload, 0, this.nchw, 0, this.bytes);
+    const pass = encoder.beginComputePass({ label: 'input layout' });
+    pass.setPipeline(this.pipeline);
+    pass.setBindGroup(0, this.bindGroup);
+    pass.dispatchWorkgroups(...this.program.workgroups);
+    pass.end();
+    encoder.copyBufferToBuffer(this.flag, 0, this.readback, 0, 4);
+  }
+
+  /** After the submit: the flat index of the first non-finite input value, if any. */
+  async firstNonFinite(): Promise<number | undefined> {
+    await this.readback.mapAsync(GPUMapMode.READ);
+    const index = new Uint32Array(this.readback.getMappedRange())[0];
+    this.readback.unmap();
+    return index === NONE ? undefined : index;
+  }
+
+  destroy(): void {
+    this.owned.forEach((b) => destroyBuffer(this.gpu, b));
+    this.owned.length = 0;
   }
 }

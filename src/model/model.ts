@@ -9,7 +9,7 @@ import { Conv2dProgram, CONV_VARIANTS, defaultConvVariants, hasSubgroups, needsS
 import { autotune, type Candidate, type KernelChoices, type Tuning } from '../runtime/autotune';
 import type { Program } from '../runtime/program';
 import { buildGraph, GpuWeights, graphPrograms, PROBABILITIES, WINOGRAD_FORMS, winogradOp, winogradPrograms, type ConvPick, type WinogradForm } from './graph';
-import { uploadNchw } from './input';
+import { NchwInput } from './input';
 import { checkImage, IMAGENET_PREPROCESS, preprocessImages, shrinkToFit, type RgbaImage } from './images';
 import { describeResNet, expectedTensors, INPUT, LOGITS, type LayerOp, type ResNetConfig } from './resnet';
 import { parameterCount, type ModelMeta, type PreparedWeights, type TensorMap } from './tensors';
@@ -71,9 +71,10 @@ export class ResNetModel {
   private generation = 0;
   /**
    * The current input shape's schedule, what the autotune chose for it (Winograd picks and kernel
-   * variants), and whether it did (false: the shape's untuned first run, see scheduleFor_).
+   * variants), whether it did (false: the shape's untuned first run, see scheduleFor_), and its
+   * input path (`run`'s, made on its first use).
    */
-  private schedule?: { key: string; schedule: Schedule; kernels: KernelChoices; tuned: boolean };
+  private schedule?: { key: string; schedule: Schedule; kernels: KernelChoices; tuned: boolean; input?: NchwInput };
   /**
    * Input shapes whose runs tune first (scheduleFor_): tuned before (their picks are cached and
    * their kernels compiled), or whose tuning after their first run failed (the next run reports
@@ -138,21 +139,20 @@ export class ResNetModel {
     return this.enqueue(async () => {
       const schedule = await this.scheduleFor_(s, true);
       // Laid out, and checked for NaN and ±Infinity, on the GPU (./input.ts).
-      const upload = await uploadNchw(this.gpu, schedule, INPUT, data, s);
-      try {
-        const result = await this.execute(schedule, {}, this.outputName(options), upload.encode);
-        const bad = await upload.firstNonFinite();
-        // A non-finite value would spread through every convolution it touches (and, through the
-        // padding mask's 0·Infinity, to border outputs): refuse it rather than return NaN logits.
-        if (bad !== undefined) {
-          const { c, h, w } = s;
-          const at = [Math.floor(bad / (c * h * w)), Math.floor(bad / (h * w)) % c, Math.floor(bad / w) % h, bad % w];
-          throw new InputError(`input[${at.join(', ')}] (flat index ${bad}) is ${data[bad]}: inputs must be finite numbers`);
-        }
-        return result;
-      } finally {
-        upload.destroy();
+      const current = this.schedule!;
+      current.input ??= await NchwInput.create(this.gpu, schedule, INPUT, s);
+      const upload = current.input;
+      await upload.write(data);
+      const result = await this.execute(schedule, {}, this.outputName(options), (encoder) => upload.encode(encoder));
+      const bad = await upload.firstNonFinite();
+      // A non-finite value would spread through every convolution it touches (and, through the
+      // padding mask's 0·Infinity, to border outputs): refuse it rather than return NaN logits.
+      if (bad !== undefined) {
+        const { c, h, w } = s;
+        const at = [Math.floor(bad / (c * h * w)), Math.floor(bad / (h * w)) % c, Math.floor(bad / w) % h, bad % w];
+        throw new InputError(`input[${at.join(', ')}] (flat index ${bad}) is ${data[bad]}: inputs must be finite numbers`);
       }
+      return result;
     });
   }
 
@@ -236,8 +236,7 @@ export class ResNetModel {
    */
   dispose(): Promise<void> {
     const free = (): void => {
-      this.schedule?.schedule.destroy();
-      this.schedule = undefined;
+      this.dropSchedule();
       this.weights?.destroy();
       this.weights = undefined;
     };
@@ -292,8 +291,7 @@ export class ResNetModel {
       device = this.gpu.device;
       if (this.generation !== this.gpu.generation) {
         // Everything the model built belongs to the lost device: release it (and its counts), then build anew.
-        this.schedule?.schedule.destroy();
-        this.schedule = undefined;
+        this.dropSchedule();
         this.weights?.destroy();
         this.weights = undefined;
         await this.upload();
@@ -302,6 +300,12 @@ export class ResNetModel {
     } catch (e) {
       throw await libraryError(e, device);
     }
+  }
+
+  private dropSchedule(): void {
+    this.schedule?.input?.destroy();
+    this.schedule?.schedule.destroy();
+    this.schedule = undefined;
   }
 
   /** Upload the weights to the current device and compile every pipeline the model uses. */
@@ -348,8 +352,7 @@ export class ResNetModel {
       const measures = this.kernels.length > 1 || (this.winograd === 'measure' && this.ops.some(winogradOp));
       const tune = !untunedFirst || !measures || this.tuneFirst.has(key);
       const kernels = tune ? this.kernels : this.kernels.slice(0, 1);
-      this.schedule?.schedule.destroy();
-      this.schedule = undefined;
+      this.dropSchedule();
       const input = `input [N, C, H, W] = [${shape.n}, ${shape.c}, ${shape.h}, ${shape.w}]`;
       const check = (spec: GraphSpec): GraphSpec => {
         for (const [tensor, bytes] of spec.tensorBytes) {

@@ -46,6 +46,9 @@ export class Schedule {
     private readonly bindGroups: GPUBindGroup[],
   ) {}
 
+  /** Read-back buffers by the outputs they hold (`run`'s), each with its NaN fill. */
+  private readonly readbacks = new Map<string, { buffer: GPUBuffer; blank: Float32Array }>();
+
   static async create(gpu: Gpu, spec: GraphSpec): Promise<Schedule> {
     const memory = planMemory(
       spec.steps.map((s) => ({ inputs: s.inputs.filter((i): i is string => typeof i === 'string'), output: s.output, inPlace: s.inPlace })),
@@ -91,7 +94,7 @@ export class Schedule {
   encode(encoder: GPUCommandEncoder, timestamps?: GPUQuerySet): void {
     if (!timestamps) {
       const pass = encoder.beginComputePass();
-      this.spec.steps.forEach((_, i) => this.dispatch(pass, i));
+      this.spec.steps.forEach((_, i) => this.dispatch(pass, i, i > 0 && this.pipelines[i] === this.pipelines[i - 1]));
       pass.end();
       return;
     }
@@ -105,8 +108,9 @@ export class Schedule {
     });
   }
 
-  private dispatch(pass: GPUComputePassEncoder, i: number): void {
-    pass.setPipeline(this.pipelines[i]);
+  /** One step's dispatch; `samePipeline`: the pass has the step's pipeline set already (consecutive convs on one kernel). */
+  private dispatch(pass: GPUComputePassEncoder, i: number, samePipeline = false): void {
+    if (!samePipeline) pass.setPipeline(this.pipelines[i]);
     pass.setBindGroup(0, this.bindGroups[i]);
     pass.dispatchWorkgroups(...this.spec.steps[i].program.workgroups);
   }
@@ -123,26 +127,32 @@ export class Schedule {
     const sizes = outputs.map((t) => this.spec.tensorBytes.get(t)!);
     const offsets = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + Math.ceil(b / 4) * 4, 0));
     const total = offsets.length ? offsets[offsets.length - 1] + sizes[sizes.length - 1] : 0;
-    const staging = createBuffer(this.gpu, total, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'readback');
-    try {
-      const encoder = device.createCommandEncoder();
-      before?.(encoder);
-      this.encode(encoder);
-      outputs.forEach((t, i) => encoder.copyBufferToBuffer(this.bufferOf(t), 0, staging, offsets[i], Math.ceil(sizes[i] / 4) * 4));
-      device.queue.submit([encoder.finish()]);
-      await staging.mapAsync(GPUMapMode.READ);
-      const result: Record<string, Float32Array> = {};
-      outputs.forEach((t, i) => (result[t] = new Float32Array(staging.getMappedRange(offsets[i], Math.ceil(sizes[i] / 4) * 4).slice(0))));
-      staging.unmap();
-      return result;
-    } finally {
-      destroyBuffer(this.gpu, staging);
+    // One read-back buffer per set of outputs, kept for the schedule's later runs, and filled with
+    // NaN before each: should the submit fail, the result is NaN, not the last run's.
+    const key = outputs.join();
+    let readback = this.readbacks.get(key);
+    if (!readback) {
+      readback = { buffer: createBuffer(this.gpu, total, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'readback'), blank: new Float32Array(Math.ceil(total / 4)).fill(NaN) };
+      this.readbacks.set(key, readback);
     }
+    const staging = readback.buffer;
+    device.queue.writeBuffer(staging, 0, readback.blank);
+    const encoder = device.createCommandEncoder();
+    before?.(encoder);
+    this.encode(encoder);
+    outputs.forEach((t, i) => encoder.copyBufferToBuffer(this.bufferOf(t), 0, staging, offsets[i], Math.ceil(sizes[i] / 4) * 4));
+    device.queue.submit([encoder.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const result: Record<string, Float32Array> = {};
+    outputs.forEach((t, i) => (result[t] = new Float32Array(staging.getMappedRange(offsets[i], Math.ceil(sizes[i] / 4) * 4).slice(0))));
+    staging.unmap();
+    return result;
   }
 
   destroy(): void {
-    for (const b of [...this.slots, ...this.uniforms]) destroyBuffer(this.gpu, b);
+    for (const b of [...this.slots, ...this.uniforms, ...[...this.readbacks.values()].map((r) => r.buffer)]) destroyBuffer(this.gpu, b);
     this.slots.length = 0;
     this.uniforms.length = 0;
+    this.readbacks.clear();
   }
 }
