@@ -139,8 +139,8 @@ test('by default a fallback adapter measures only a barrier-free variant (and Wi
   const fake = (isFallbackAdapter: boolean, features: string[]) => ({ adapter: { isFallbackAdapter }, device: { features: new Set(features) } }) as unknown as Gpu;
   expect(defaultConvVariants(fake(true, ['subgroups']))).toEqual(['quad2x2']);
   expect(defaultConvVariants(fake(true, []))).toEqual(['register']);
-  expect(defaultConvVariants(fake(false, ['subgroups']))).toEqual(['ksplit', 'tiled128', 'tiled64']);
-  expect(defaultConvVariants(fake(false, []))).toEqual(['ksplit', 'tiled128', 'tiled64']);
+  expect(defaultConvVariants(fake(false, ['subgroups']))).toEqual(['ksplit', 'ksplit16', 'tiled128', 'tiled64']);
+  expect(defaultConvVariants(fake(false, []))).toEqual(['ksplit', 'ksplit16', 'tiled128', 'tiled64']);
   const gpu = await createNodeGpu({ tuneCache: memoryCache() });
   const model = await ResNetModel.load(gpu, smallModel());
   await model.scheduleFor({ n: SHAPE[0], c: SHAPE[1], h: SHAPE[2], w: SHAPE[3] });
@@ -255,7 +255,7 @@ test('one variant and no Winograd run without measuring; options.kernels and opt
   await model.dispose();
   const empty = ResNetModel.load(gpu, smallModel(), 'small', { kernels: [] });
   await expect(empty).rejects.toThrow(InputError);
-  await expect(empty).rejects.toThrow(/options\.kernels must be a non-empty list of register, quad, quad2x2, ksplit, tiled128, tiled64; got \[\]/);
+  await expect(empty).rejects.toThrow(/options\.kernels must be a non-empty list of register, quad, quad2x2, ksplit, ksplit16, tiled128, tiled64; got \[\]/);
   await expect(ResNetModel.load(gpu, smallModel(), 'small', { kernels: ['fast' as never] })).rejects.toThrow(/got \["fast"\]/);
   const noSubgroups = { adapter: { ...gpu.adapter, isFallbackAdapter: true }, device: { features: new Set() } } as unknown as Gpu;
   await expect(ResNetModel.load(noSubgroups, smallModel(), 'small', { kernels: ['quad'] })).rejects.toThrow(/"quad" needs the WebGPU 'subgroups' feature, which this device \(.*\) lacks/);

@@ -33,16 +33,16 @@ export interface Conv2dAttributes {
  * - `quad2x2`: conv2d_quad2x2.wgsl, `register` with each quad sharing both its input and its
  *   weight loads in pairs (quadSwapX/Y); needs 'subgroups'. In Chromium's SwiftShader ~15% less
  *   GPU time than `quad` for ResNet-50 (every layer 8–27%).
- * - `ksplit`: conv2d_ksplit.wgsl, 16 pixels × 32 channels per workgroup of 256, K split 8 ways
- *   inside it; made for GPUs, where it fills the SMs on the small late-stage maps (and, on an
- *   H100, won most of ResNet-50's layers at batch 32 too).
+ * - `ksplit`, `ksplit16`: conv2d_ksplit.wgsl, 16 pixels × 32 (16) channels per workgroup of 256,
+ *   K split 8 (16) ways inside it; made for GPUs, where they fill the SMs on small maps (at batch
+ *   1 on an H100, `ksplit16` the 14×14 and 7×7 stages, `ksplit` most of the larger ones).
  * - `tiled128`, `tiled64`: conv2d_tiled.wgsl, workgroup-memory tiles of 128 or 64 pixels × 128
  *   channels; made for GPUs' large early-stage maps.
  */
-export const CONV_VARIANTS = ['register', 'quad', 'quad2x2', 'ksplit', 'tiled128', 'tiled64'] as const;
+export const CONV_VARIANTS = ['register', 'quad', 'quad2x2', 'ksplit', 'ksplit16', 'tiled128', 'tiled64'] as const;
 export type ConvVariant = (typeof CONV_VARIANTS)[number];
 /** The kernels that can run Winograd's GEMM (per-image weights): those on conv2d_common.wgsl. */
-export type WinogradGemmVariant = 'register' | 'quad' | 'quad2x2' | 'ksplit';
+export type WinogradGemmVariant = 'register' | 'quad' | 'quad2x2' | 'ksplit' | 'ksplit16';
 
 /** Whether the device can run the `quad` and `quad2x2` variants. */
 export const hasSubgroups = (gpu: Gpu): boolean => gpu.device.features.has('subgroups');
@@ -54,13 +54,13 @@ export const needsSubgroups = (variant: ConvVariant): boolean => variant === 'qu
  * tiled variants measured 2–4× slower than `register` on every ResNet-50 layer (and compiling them
  * took ~0.75 s before the autotune could rule them out); `quad` took ~10% off
  * ResNet-50's GPU time and `quad2x2` ~15% more, faster than `quad` on every layer. On a GPU
- * `ksplit` and the tiled ones (`ksplit` first: it runs a shape's untuned first run): on an H100
+ * the ksplit and tiled ones (`ksplit` first: it runs a shape's untuned first run): on an H100
  * `register` lost to them by 4–50× on every layer measured. The quad kernels assume quads of
  * consecutive invocations, which only SwiftShader guarantees.
  */
 export function defaultConvVariants(gpu: Gpu): readonly ConvVariant[] {
   if (gpu.adapter.isFallbackAdapter) return [hasSubgroups(gpu) ? 'quad2x2' : 'register'];
-  return ['ksplit', 'tiled128', 'tiled64'];
+  return ['ksplit', 'ksplit16', 'tiled128', 'tiled64'];
 }
 
 /** The kernel Winograd's GEMM runs on, given a model's candidates: the first listed of `quad2x2`, `quad`, `ksplit`, else `register`. */
@@ -73,7 +73,7 @@ export const winogradGemmVariant = (variants: readonly ConvVariant[]): WinogradG
 export const gemmVariant = (variant: WinogradGemmVariant, rowsPerImage: number): WinogradGemmVariant => (variant === 'quad2x2' && rowsPerImage % 32 ? 'quad' : variant);
 const isRegister = (variant: ConvVariant): boolean => variant === 'register' || needsSubgroups(variant);
 /** The kernels on conv2d_common.wgsl (its Params: per-image weights, folded taps). */
-const isCommon = (variant: ConvVariant): variant is WinogradGemmVariant => isRegister(variant) || variant === 'ksplit';
+const isCommon = (variant: ConvVariant): variant is WinogradGemmVariant => isRegister(variant) || variant === 'ksplit' || variant === 'ksplit16';
 
 /** Each variant's shader: the main of each kernel on conv2d_common.wgsl joined to it; the tiled ones share one, the tile size an override. */
 const KERNELS: Record<ConvVariant, { name: string; shader: string }> = {
@@ -82,11 +82,12 @@ const KERNELS: Record<ConvVariant, { name: string; shader: string }> = {
   quad: { name: 'conv2d_quad', shader: `${quadShader}\n${registerCommon}` },
   quad2x2: { name: 'conv2d_quad2x2', shader: `${quad2x2Shader}\n${registerCommon}` },
   ksplit: { name: 'conv2d_ksplit', shader: `${ksplitShader}\n${registerCommon}` },
+  ksplit16: { name: 'conv2d_ksplit', shader: `${ksplitShader}\n${registerCommon}` },
   tiled128: { name: 'conv2d_tiled', shader: tiledShader },
   tiled64: { name: 'conv2d_tiled', shader: tiledShader },
 };
-/** The tiled kernels' pixels per invocation (a pipeline each: GPUs compile in milliseconds). */
-const CONSTANTS: Partial<Record<ConvVariant, Record<string, number>>> = { tiled128: { TM: 8 }, tiled64: { TM: 4 } };
+/** The ksplit kernels' channel tile (vec4) and the tiled ones' pixels per invocation: a pipeline each (GPUs compile in milliseconds). */
+const CONSTANTS: Partial<Record<ConvVariant, Record<string, number>>> = { ksplit: { BN4: 8 }, ksplit16: { BN4: 4 }, tiled128: { TM: 8 }, tiled64: { TM: 4 } };
 
 export function convKernel(variant: ConvVariant): Kernel & { variant: ConvVariant } {
   return { variant, constants: CONSTANTS[variant] ?? {}, ...KERNELS[variant] };
@@ -96,7 +97,7 @@ export function convKernel(variant: ConvVariant): Kernel & { variant: ConvVarian
 const REGISTER_WORKGROUP_SIZE = 16;
 
 /** Output pixels × vec4 of output channels of one invocation (register, quad), one quad (quad2x2) or one workgroup of 256 (ksplit, tiled), as in the shaders. */
-const TILE: Record<ConvVariant, [number, number]> = { register: [16, 4], quad: [16, 4], quad2x2: [32, 8], ksplit: [16, 8], tiled128: [128, 32], tiled64: [64, 32] };
+const TILE: Record<ConvVariant, [number, number]> = { register: [16, 4], quad: [16, 4], quad2x2: [32, 8], ksplit: [16, 8], ksplit16: [16, 4], tiled128: [128, 32], tiled64: [64, 32] };
 
 export function convOutputSize(input: number, kernel: number, stride: number, padBefore: number, padAfter: number, dilation: number): number {
   return Math.floor((input + padBefore + padAfter - dilation * (kernel - 1) - 1) / stride) + 1;
