@@ -378,6 +378,23 @@ describe('concurrency and lifetime', () => {
     expect(gpu.liveBuffers).toBe(before);
   });
 
+  test('a run copies its input when called: refilling the array at once changes no result, whether the run waits its turn or not', async () => {
+    const model = await ResNetModel.load(gpu, smallModel({}, 13), 'small', { kernels: ['register'], winograd: 'never' });
+    const inputs = [1, 2, 3].map((seed) => randomInput(SHAPE, seed));
+    const expected: Float32Array[] = [];
+    for (const x of inputs) expected.push(await model.run(x.slice(), SHAPE));
+    // The first call finds nothing queued (its copy is the model's kept one); the others wait their turn.
+    const results = Promise.all(inputs.map((x) => model.run(x, SHAPE)));
+    for (const x of inputs) x.fill(Number.NaN);
+    (await results).forEach((r, i) => expect(bits(r), `call ${i}`).toEqual(bits(expected[i])));
+    // Idle again: the kept copy serves the next call, refilled at once as well.
+    const again = randomInput(SHAPE, 1);
+    const next = model.run(again, SHAPE);
+    again.fill(0);
+    expect(bits(await next)).toEqual(bits(expected[0]));
+    await model.dispose();
+  });
+
   test('dispose frees every buffer; later calls reject with a DisposedError', async () => {
     const [buffers, bytes] = [gpu.liveBuffers, gpu.liveBytes];
     const model = await ResNetModel.load(gpu, smallModel());
