@@ -341,7 +341,7 @@ describe('winograd F(2×2, 3×3) and F(4×4, 3×3): input transform, GEMM, outpu
     const seed = gen.int(1, 2 ** 30);
     // The GEMM on each kernel that takes per-image weights.
     return ([2, 4] as const).flatMap((m) =>
-      (['register', 'quad', 'quad2x2', 'ksplit'] as const).map((gemm) => ({ m, gemm, input, outChannels, residual, relu, seed, name: `F(${m}×${m}) GEMM on ${gemm} ${fmt(input)} → ${outChannels}ch${residual ? ' +residual' : ''}${relu ? ' relu' : ''}` })),
+      (['register', 'quad', 'quad2x2', 'ksplit', 'ksplit16'] as const).map((gemm) => ({ m, gemm, input, outChannels, residual, relu, seed, name: `F(${m}×${m}) GEMM on ${gemm} ${fmt(input)} → ${outChannels}ch${residual ? ' +residual' : ''}${relu ? ' relu' : ''}` })),
     );
   }).flat();
 

@@ -63,11 +63,11 @@ export function defaultConvVariants(gpu: Gpu): readonly ConvVariant[] {
   return ['ksplit', 'ksplit16', 'tiled128', 'tiled64'];
 }
 
-/** The kernel Winograd's GEMM runs on, given a model's candidates: the first listed of `quad2x2`, `quad`, `ksplit`, else `register`. */
-export const winogradGemmVariant = (variants: readonly ConvVariant[]): WinogradGemmVariant => (['quad2x2', 'quad', 'ksplit'] as const).find((v) => variants.includes(v)) ?? 'register';
+/** The kernel Winograd's GEMM runs on, given a model's candidates: the first listed of `quad2x2`, `quad`, `ksplit`, `ksplit16`, else `register`. */
+export const winogradGemmVariant = (variants: readonly ConvVariant[]): WinogradGemmVariant => (['quad2x2', 'quad', 'ksplit', 'ksplit16'] as const).find((v) => variants.includes(v)) ?? 'register';
 /**
  * The kernel a GEMM with per-image weights (Winograd's) of `rowsPerImage` rows runs on, given the
- * register variant picked for it: quad2x2 needs whole 32-row tiles per image; 16-row images (small
+ * variant picked for it: quad2x2 needs whole 32-row tiles per image; 16-row images (small
  * maps) run on quad, since padding them to 32 doubled their work (layer3's and layer4's GEMMs).
  */
 export const gemmVariant = (variant: WinogradGemmVariant, rowsPerImage: number): WinogradGemmVariant => (variant === 'quad2x2' && rowsPerImage % 32 ? 'quad' : variant);
@@ -121,7 +121,7 @@ export class Conv2dProgram implements Program {
     readonly input: Shape4,
     readonly attrs: Conv2dAttributes,
     readonly variant: ConvVariant = 'register',
-    /** Weight blocks per image, for Winograd's GEMM (./winograd.ts; register variants only); 0: a convolution. */
+    /** Weight blocks per image, for Winograd's GEMM (./winograd.ts; kernels on conv2d_common.wgsl only); 0: a convolution. */
     imageWeights = 0,
   ) {
     if (imageWeights && !isCommon(variant)) throw new Error(`conv2d: per-image weights need a kernel on conv2d_common.wgsl, not ${variant}`);

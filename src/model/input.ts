@@ -12,6 +12,10 @@ import type { Schedule } from '../runtime/scheduler';
 
 const NONE = 0xffffffff;
 
+/**
+ * A schedule's NCHW input path, for `ResNetModel.run`: `write` each run's input, `encode` the copy
+ * and the layout pass before the schedule's passes, then `firstNonFinite` after the submit.
+ */
 export class NchwInput {
   private constructor(
     private readonly gpu: Gpu,

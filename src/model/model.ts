@@ -17,9 +17,9 @@ import { parameterCount, type ModelMeta, type PreparedWeights, type TensorMap } 
 export interface ModelOptions {
   /**
    * The convolution variants the autotune may choose among (default: defaultConvVariants:
-   * `ksplit` and the tiled ones on a GPU, `quad2x2` or `register` on a fallback adapter); one
-   * variant runs everywhere unmeasured (Winograd aside). Winograd's GEMMs run on `quad2x2`, `quad` or
-   * `ksplit` where listed (winogradGemmVariant), else on `register`. The quad kernels need the device's
+   * the ksplit and tiled ones on a GPU, `quad2x2` or `register` on a fallback adapter); one
+   * variant runs everywhere unmeasured (Winograd aside). Winograd's GEMMs run on the first listed of
+   * `quad2x2`, `quad`, `ksplit` and `ksplit16` (winogradGemmVariant), else on `register`. The quad kernels need the device's
    * 'subgroups' feature.
    */
   kernels?: readonly ConvVariant[];

@@ -1,6 +1,6 @@
-// What the register conv kernels share (conv2d.wgsl, conv2d_quad.wgsl, conv2d_quad2x2.wgsl;
-// ../kernels/conv2d.ts joins each to this file): parameters, bindings, the per-pixel helpers and
-// the epilogue.
+// What the register conv kernels share (conv2d.wgsl, conv2d_quad.wgsl, conv2d_quad2x2.wgsl; and,
+// with the helpers and store() alone, conv2d_ksplit.wgsl; ../kernels/conv2d.ts joins each to this
+// file): parameters, bindings, the per-pixel helpers and the epilogue.
 //
 // 2-D convolution as an implicit GEMM over NHWC activations (channels padded to vec4).
 // GEMM view: M = batch*outH*outW output pixels, N = output channels, K = kH*kW*inC.
