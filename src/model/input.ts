@@ -11,6 +11,7 @@ import { getPipeline } from '../runtime/pipelines';
 import type { Schedule } from '../runtime/scheduler';
 
 const NONE = 0xffffffff;
+const NONE_WORD = new Uint32Array([NONE]);
 
 /**
  * A schedule's NCHW input path, for `ResNetModel.run`: `write` each run's input, `encode` the copy
@@ -61,7 +62,7 @@ export class NchwInput {
     new Float32Array(this.upload.getMappedRange(0, this.bytes)).set(input);
     this.upload.unmap();
     // The read-back too: should the submit fail (a WebGPU error, reported as such), nothing is copied there.
-    for (const b of [this.flag, this.readback]) this.gpu.device.queue.writeBuffer(b, 0, new Uint32Array([NONE]));
+    for (const b of [this.flag, this.readback]) this.gpu.device.queue.writeBuffer(b, 0, NONE_WORD);
   }
 
   /** Record the copy and the layout pass, before the schedule's passes. */
