@@ -24,7 +24,7 @@ export class NchwInput {
     private readonly bytes: number,
     private readonly pipeline: GPUComputePipeline,
     private readonly bindGroup: GPUBindGroup,
-    /** MAP_WRITE, mapped between runs. */
+    /** MAP_WRITE: mapped at creation and again by each `write`, which unmaps it for the run's copy. */
     private readonly upload: GPUBuffer,
     /** Where the layout pass reads the NCHW values. */
     private readonly nchw: GPUBuffer,
