@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { CONV_VARIANTS, createNodeGpu, fileTuneCache, InputError, ResNetModel, type Gpu, type TuneCache } from '../src/node';
-import { defaultConvVariants } from '../src/kernels/conv2d';
+import { defaultConvVariants, winogradGemmVariant } from '../src/kernels/conv2d';
 import { autotune, type Candidate, type ProgramSequence, type Tunable, type Tuning } from '../src/runtime/autotune';
 import { canProfile } from '../src/runtime/profiler';
 import { bindBuffers, destroyBuffer, storageBuffer } from '../src/runtime/buffers';
@@ -43,7 +43,7 @@ test('each conv shape is measured once, runs its fastest candidate, and a second
   // F(4×4) is left out where its GEMM would not do fewer multiply-adds than F(2×2)'s (small maps).
   const rowsPerXi = (t: Tuning, m: 2 | 4): number => {
     const [n, h, w] = /^conv (\d+)x(\d+)x(\d+)x/.exec(t.shape)!.slice(1).map(Number);
-    return winogradTiles({ n, h, w, c: 1 }, m).tilesPad;
+    return winogradTiles({ n, h, w, c: 1 }, m, winogradGemmVariant(CONV_VARIANTS)).tilesPad;
   };
   const gemmRows = (t: Tuning, m: 2 | 4): number => rowsPerXi(t, m) * (m + 2) ** 2;
   const candidates = (t: Tuning): string[] => [...CONV_VARIANTS, ...(winograd.has(t.label) ? ['winograd2', ...(gemmRows(t, 4) < gemmRows(t, 2) ? ['winograd4'] : [])] : [])];

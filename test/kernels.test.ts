@@ -6,7 +6,7 @@ import { PadChannelsProgram } from '../src/kernels/pad-channels';
 import { globalPool, PoolProgram, type PoolAttributes } from '../src/kernels/pool';
 import { PreprocessProgram, type PreprocessConfig } from '../src/kernels/preprocess';
 import { SoftmaxProgram } from '../src/kernels/softmax';
-import { winogradApplies, winogradGemm, WinogradInputProgram, WinogradOutputProgram, WinogradWeightsProgram } from '../src/kernels/winograd';
+import { winogradApplies, winogradGemm, WinogradInputProgram, WinogradOutputProgram, winogradTiles, WinogradWeightsProgram } from '../src/kernels/winograd';
 import { SpaceToDepthProgram, spaceToDepthWeights, useSpaceToDepth } from '../src/kernels/space-to-depth';
 import { nhwc4Bytes, packScaleBias, type Shape4 } from '../src/runtime/layout';
 import { roundUp4 } from '../src/runtime/program';
@@ -325,7 +325,7 @@ describe('space_to_depth stem: a stride-2 conv as a stride-1 conv over stacked 2
 describe('winograd F(2×2, 3×3) and F(4×4, 3×3): input transform, GEMM, output transform equal the 3×3 conv', () => {
   const gen = prng(12);
   // Odd and even sizes (edge tiles cut to one row/column), 1×1 images, batches whose tile count is
-  // not a multiple of the GEMM's 16 or 32 rows (quad2x2's; 16 tiles or fewer run on quad), channels
+  // not a multiple of the GEMM's 16 or 28 rows (quad2x2's; 16 tiles or fewer run on quad), channels
   // not a multiple of 4, several GEMM channel tiles.
   const cases = [
     [1, 7, 7, 5, 13],
@@ -364,14 +364,15 @@ describe('winograd F(2×2, 3×3) and F(4×4, 3×3): input transform, GEMM, outpu
     const attrs = { outChannels, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, pads: [1, 1, 1, 1] as [number, number, number, number], dilationH: 1, dilationW: 1, residual: withResidual, relu };
     const residual = withResidual ? randomTensor(rng, input.n, outChannels, input.h, input.w) : undefined;
     const expected = ref.conv2d(x, weight, attrs, scale, bias, residual, relu);
-    const transform = new WinogradInputProgram(input, tile);
+    const tiles = winogradTiles(input, tile, gemmVariant);
+    const transform = new WinogradInputProgram(input, tiles);
     const v = await runKernel(gpu, transform, [{ activation: toNhwc4(x) }], transform.outputBytes);
-    const gemm = winogradGemm(input, outChannels, tile, gemmVariant);
+    const gemm = winogradGemm(input, outChannels, tiles, gemmVariant);
     const identity = packScaleBias(new Float32Array(outChannels).fill(1), new Float32Array(outChannels));
     const transformWeights = new WinogradWeightsProgram(input.c, outChannels, tile);
     const u = await runKernel(gpu, transformWeights, [{ weight: packConvWeights(new Float32Array(weight), [outChannels, input.c, 3, 3]) }], transformWeights.outputBytes);
     const m = await runKernel(gpu, gemm, [{ activation: v }, { weight: u }, { weight: identity }], gemm.outputBytes);
-    const output = new WinogradOutputProgram(input, outChannels, relu, withResidual, tile);
+    const output = new WinogradOutputProgram(input, outChannels, relu, withResidual, tiles);
     expect(output.output).toEqual(shapeOf(expected));
     const actual = await runKernel(gpu, output, [{ activation: m }, { weight: packScaleBias(new Float32Array(scale), new Float32Array(bias)) }], output.outputBytes, residual && toNhwc4(residual));
     expectNhwc4(actual, expected, WINOGRAD_TOL);

@@ -1,4 +1,5 @@
 import registerCommon from '../shaders/conv2d_common.wgsl?raw';
+import registerTile from '../shaders/conv2d_tile.wgsl?raw';
 import registerShader from '../shaders/conv2d.wgsl?raw';
 import quadShader from '../shaders/conv2d_quad.wgsl?raw';
 import quad2x2Shader from '../shaders/conv2d_quad2x2.wgsl?raw';
@@ -65,22 +66,24 @@ export function defaultConvVariants(gpu: Gpu): readonly ConvVariant[] {
 
 /** The kernel Winograd's GEMM runs on, given a model's candidates: the first listed of `quad2x2`, `quad`, `ksplit`, `ksplit16`, else `register`. */
 export const winogradGemmVariant = (variants: readonly ConvVariant[]): WinogradGemmVariant => (['quad2x2', 'quad', 'ksplit', 'ksplit16'] as const).find((v) => variants.includes(v)) ?? 'register';
+/** Rows of a pixel tile of `variant`: a GEMM with per-image weights (Winograd's) on it needs images of whole tiles. */
+export const gemmTileRows = (variant: WinogradGemmVariant): number => TILE[variant][0];
 /**
- * The kernel a GEMM with per-image weights (Winograd's) of `rowsPerImage` rows runs on, given the
- * variant picked for it: quad2x2 needs whole 32-row tiles per image; 16-row images (small
- * maps) run on quad, since padding them to 32 doubled their work (layer3's and layer4's GEMMs).
+ * The kernel a GEMM with per-image weights of `rowsPerImage` rows runs on, given the variant
+ * picked for it: images of 16 rows (small maps: layer3's and layer4's GEMMs) are not whole
+ * 28-row quad2x2 tiles and run on quad (padding them to 32 had doubled their work).
  */
-export const gemmVariant = (variant: WinogradGemmVariant, rowsPerImage: number): WinogradGemmVariant => (variant === 'quad2x2' && rowsPerImage % 32 ? 'quad' : variant);
+export const gemmVariant = (variant: WinogradGemmVariant, rowsPerImage: number): WinogradGemmVariant => (rowsPerImage % gemmTileRows(variant) ? 'quad' : variant);
 const isRegister = (variant: ConvVariant): boolean => variant === 'register' || needsSubgroups(variant);
 /** The kernels on conv2d_common.wgsl (its Params: per-image weights, folded taps). */
 const isCommon = (variant: ConvVariant): variant is WinogradGemmVariant => isRegister(variant) || variant === 'ksplit' || variant === 'ksplit16';
 
 /** Each variant's shader: the main of each kernel on conv2d_common.wgsl joined to it; the tiled ones share one, the tile size an override. */
 const KERNELS: Record<ConvVariant, { name: string; shader: string }> = {
-  register: { name: 'conv2d', shader: `${registerShader}\n${registerCommon}` },
+  register: { name: 'conv2d', shader: `${registerShader}\n${registerCommon}\n${registerTile}` },
   // The quad kernels' `enable` directive must come first.
-  quad: { name: 'conv2d_quad', shader: `${quadShader}\n${registerCommon}` },
-  quad2x2: { name: 'conv2d_quad2x2', shader: `${quad2x2Shader}\n${registerCommon}` },
+  quad: { name: 'conv2d_quad', shader: `${quadShader}\n${registerCommon}\n${registerTile}` },
+  quad2x2: { name: 'conv2d_quad2x2', shader: `${quad2x2Shader}\n${registerCommon}\n${registerTile}` },
   ksplit: { name: 'conv2d_ksplit', shader: `${ksplitShader}\n${registerCommon}` },
   ksplit16: { name: 'conv2d_ksplit', shader: `${ksplitShader}\n${registerCommon}` },
   tiled128: { name: 'conv2d_tiled', shader: tiledShader },
@@ -97,7 +100,7 @@ export function convKernel(variant: ConvVariant): Kernel & { variant: ConvVarian
 const REGISTER_WORKGROUP_SIZE = 16;
 
 /** Output pixels × vec4 of output channels of one invocation (register, quad), one quad (quad2x2) or one workgroup of 256 (ksplit, tiled), as in the shaders. */
-const TILE: Record<ConvVariant, [number, number]> = { register: [16, 4], quad: [16, 4], quad2x2: [32, 8], ksplit: [16, 8], ksplit16: [16, 4], tiled128: [128, 32], tiled64: [64, 32] };
+const TILE: Record<ConvVariant, [number, number]> = { register: [16, 4], quad: [16, 4], quad2x2: [28, 8], ksplit: [16, 8], ksplit16: [16, 4], tiled128: [128, 32], tiled64: [64, 32] };
 
 export function convOutputSize(input: number, kernel: number, stride: number, padBefore: number, padAfter: number, dilation: number): number {
   return Math.floor((input + padBefore + padAfter - dilation * (kernel - 1) - 1) / stride) + 1;

@@ -5,7 +5,7 @@ import output4Shader from '../shaders/winograd4_output.wgsl?raw';
 import weightsShader from '../shaders/winograd_weights.wgsl?raw';
 import { nhwc4Bytes, type Shape4 } from '../runtime/layout';
 import { packUniforms, roundUp4, workgroupsFor, type Program } from '../runtime/program';
-import { Conv2dProgram, gemmVariant, type Conv2dAttributes, type WinogradGemmVariant } from './conv2d';
+import { Conv2dProgram, gemmTileRows, gemmVariant, type Conv2dAttributes, type WinogradGemmVariant } from './conv2d';
 
 /**
  * Winograd F(m×m, 3×3) (Lavin & Gray, 2016) for 3×3 convolutions of stride 1 and pad 1, with
@@ -33,7 +33,8 @@ export function winogradApplies(attrs: Conv2dAttributes): boolean {
 
 /**
  * The tiling of a layer's output: m×m tiles per image, and the GEMM's rows per ξ: 16 where the
- * tiles fit (one register or quad tile), else whole 32-pixel tiles (quad2x2's; its images must be).
+ * tiles fit (one register or quad tile), else whole pixel tiles of the GEMM's kernel (its images
+ * must be: 28 rows for quad2x2, 16 for the others). The three programs of a layer share one.
  */
 export interface WinogradTiles {
   m: WinogradTile;
@@ -46,11 +47,12 @@ export interface WinogradTiles {
 /** Rows per ξ where a layer's tiles fit one register or quad tile (small maps); gemmVariant runs such GEMMs on `quad`. */
 export const SMALL_GEMM_ROWS = 16;
 
-export function winogradTiles(x: Shape4, m: WinogradTile): WinogradTiles {
+export function winogradTiles(x: Shape4, m: WinogradTile, gemm: WinogradGemmVariant): WinogradTiles {
   const tilesH = Math.ceil(x.h / m);
   const tilesW = Math.ceil(x.w / m);
   const tiles = x.n * tilesH * tilesW;
-  return { m, batch: x.n, tilesH, tilesW, tilesPad: tiles <= SMALL_GEMM_ROWS ? SMALL_GEMM_ROWS : Math.ceil(tiles / 32) * 32 };
+  const rows = gemmTileRows(gemm);
+  return { m, batch: x.n, tilesH, tilesW, tilesPad: tiles <= SMALL_GEMM_ROWS ? SMALL_GEMM_ROWS : Math.ceil(tiles / rows) * rows };
 }
 
 /** The (m+2)² transformed inputs (or GEMM outputs) of `channels` channels, as the GEMM sees them: (m+2)² images of tilesPad × 1 pixels. */
@@ -68,9 +70,9 @@ export class WinogradInputProgram implements Program {
   readonly flops: number;
   readonly output: Shape4;
 
-  constructor(x: Shape4, m: WinogradTile) {
+  constructor(x: Shape4, t: WinogradTiles) {
+    const { m } = t;
     [this.name, this.shader] = m === 2 ? ['winograd_input', inputShader] : ['winograd4_input', input4Shader];
-    const t = winogradTiles(x, m);
     const c4 = roundUp4(x.c) / 4;
     this.uniforms = packUniforms([x.n, x.h, x.w, c4, t.tilesH, t.tilesW, t.tilesPad]);
     this.workgroups = workgroupsFor(tileCount(t) * c4);
@@ -94,9 +96,9 @@ export class WinogradOutputProgram implements Program {
   readonly flops: number;
   readonly output: Shape4;
 
-  constructor(x: Shape4, outChannels: number, relu: boolean, residual: boolean, m: WinogradTile) {
+  constructor(x: Shape4, outChannels: number, relu: boolean, residual: boolean, t: WinogradTiles) {
+    const { m } = t;
     [this.name, this.shader] = m === 2 ? ['winograd_output', outputShader] : ['winograd4_output', output4Shader];
-    const t = winogradTiles(x, m);
     const c4 = roundUp4(outChannels) / 4;
     this.uniforms = packUniforms([x.n, x.h, x.w, c4, t.tilesH, t.tilesW, t.tilesPad, Number(relu) | (Number(residual) << 1)]);
     this.workgroups = workgroupsFor(tileCount(t) * c4);
@@ -110,9 +112,8 @@ export class WinogradOutputProgram implements Program {
 }
 
 /** Inputs: V, WinogradWeightsProgram's U, a scale of 1 and bias of 0 (the epilogue comes after the output transform). Output: M. */
-export function winogradGemm(x: Shape4, outChannels: number, m: WinogradTile, variant: WinogradGemmVariant): Conv2dProgram {
+export function winogradGemm(x: Shape4, outChannels: number, t: WinogradTiles, variant: WinogradGemmVariant): Conv2dProgram {
   const attrs: Conv2dAttributes = { outChannels, kernelH: 1, kernelW: 1, strideH: 1, strideW: 1, pads: [0, 0, 0, 0], dilationH: 1, dilationW: 1, relu: false, residual: false };
-  const t = winogradTiles(x, m);
   return new Conv2dProgram(winogradShape(t, x.c), attrs, gemmVariant(variant, t.tilesPad), (roundUp4(x.c) / 4) * (roundUp4(outChannels) / 4));
 }
 

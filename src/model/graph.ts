@@ -4,7 +4,7 @@ import { fcLanes, FullyConnectedProgram, packFcWeights } from '../kernels/fully-
 import { PadChannelsProgram } from '../kernels/pad-channels';
 import { globalPool, PoolProgram } from '../kernels/pool';
 import { SoftmaxProgram } from '../kernels/softmax';
-import { winogradApplies, winogradGemm, WinogradInputProgram, WinogradOutputProgram, WinogradWeightsProgram, type WinogradTile } from '../kernels/winograd';
+import { winogradApplies, winogradGemm, WinogradInputProgram, WinogradOutputProgram, winogradTiles, WinogradWeightsProgram, type WinogradTile } from '../kernels/winograd';
 import { SpaceToDepthProgram, spaceToDepthWeights, useSpaceToDepth } from '../kernels/space-to-depth';
 import { bindBuffers, destroyBuffer, storageBuffer, uniformBuffer, uploadBuffer } from '../runtime/buffers';
 import { getPipeline } from '../runtime/pipelines';
@@ -357,8 +357,8 @@ export const winogradOp = (op: LayerOp): op is ConvOp => op.op === 'conv' && !op
 
 /** A conv's three Winograd programs (../kernels/winograd.ts): input transform, GEMM (on `gemm`), output transform with the conv's epilogue. */
 export function winogradPrograms(op: ConvOp, x: Shape4, form: WinogradForm, gemm: WinogradGemmVariant): [WinogradInputProgram, Conv2dProgram, WinogradOutputProgram] {
-  const m = WINOGRAD_FORMS.get(form)!;
-  return [new WinogradInputProgram(x, m), winogradGemm(x, op.outChannels, m, gemm), new WinogradOutputProgram(x, op.outChannels, op.relu, op.residual !== undefined, m)];
+  const t = winogradTiles(x, WINOGRAD_FORMS.get(form)!, gemm);
+  return [new WinogradInputProgram(x, t), winogradGemm(x, op.outChannels, t, gemm), new WinogradOutputProgram(x, op.outChannels, op.relu, op.residual !== undefined, t)];
 }
 
 /**

@@ -4,7 +4,11 @@
 // the loop body is written out rather than indexed, except for the epilogue: written out for 16
 // pixels it tripled SwiftShader's compile time (0.4 s → 1.2 s), looped over an array of the
 // accumulators it costs nothing measurable. Where the device has subgroups, conv2d_quad.wgsl and
-// conv2d_quad2x2.wgsl do the same with fewer loads (20 and 16 vec4 per K step against 32).
+// conv2d_quad2x2.wgsl do the same with fewer loads (20 vec4 per K step against 32; quad2x2 15 for
+// its 14 pixels).
+
+const ROWS = 16u; // output pixels per invocation
+const COLS = 4u; // vec4 of output channels per invocation
 
 @compute @workgroup_size(16)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {

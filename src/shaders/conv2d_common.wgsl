@@ -1,11 +1,11 @@
-// What the register conv kernels share (conv2d.wgsl, conv2d_quad.wgsl, conv2d_quad2x2.wgsl; and,
-// with the helpers and store() alone, conv2d_ksplit.wgsl; ../kernels/conv2d.ts joins each to this
+// What the register conv kernels share (conv2d.wgsl, conv2d_quad.wgsl, conv2d_quad2x2.wgsl, with
+// conv2d_tile.wgsl's tile epilogue; and conv2d_ksplit.wgsl; ../kernels/conv2d.ts joins each to this
 // file): parameters, bindings, the per-pixel helpers and the epilogue.
 //
 // 2-D convolution as an implicit GEMM over NHWC activations (channels padded to vec4).
 // GEMM view: M = batch*outH*outW output pixels, N = output channels, K = kH*kW*inC.
-// Each invocation owns a register tile of 16 output pixels × 4 vec4 of output channels, kept as
-// one mat4x4f accumulator per pixel (each column a vec4 block of output channels: storeTile says
+// Each invocation owns a register tile of ROWS output pixels (each kernel's) × 4 vec4 of output
+// channels, kept as one mat4x4f accumulator per pixel (each column a vec4 block of output channels: storeTile says
 // which). Weights come in mat4x4f blocks of 4 input × 4 output channels, so a block times a vec4
 // of input channels is 16 multiply-adds from two loads.
 //
@@ -33,9 +33,6 @@ struct Params {
 // [2][outC4]: scale, then bias.
 @group(0) @binding(3) var<storage, read> scaleBias: array<vec4f>;
 @group(0) @binding(4) var<storage, read_write> y: array<vec4f>;
-
-const ROWS = 16u; // output pixels per invocation
-const COLS = 4u; // vec4 of output channels per invocation
 
 // Image index and the top-left input coordinate of output pixel m's receptive field.
 fn origin(m: u32) -> vec3i {
@@ -66,22 +63,4 @@ fn store(m: u32, co: u32, acc: vec4f, scale: vec4f, bias: vec4f) {
   if ((p.flags & 2u) != 0u) { v += y[o]; }
   if ((p.flags & 1u) != 0u) { v = max(v, vec4f(0.0)); }
   y[o] = v;
-}
-
-// Columns by constant index: indexed by a loop variable, SwiftShader keeps the matrices in memory.
-fn storeRow(m: u32, blocks: vec4u, acc: mat4x4f, scale: mat4x4f, bias: mat4x4f) {
-  if (m >= p.batch * p.outH * p.outW) { return; }
-  store(m, blocks.x, acc[0], scale[0], bias[0]);
-  store(m, blocks.y, acc[1], scale[1], bias[1]);
-  store(m, blocks.z, acc[2], scale[2], bias[2]);
-  store(m, blocks.w, acc[3], scale[3], bias[3]);
-}
-
-// A tile's epilogue: acc[r] is row m0 + (r ^ rowFlip); its column k, channel block blocks[k]
-// (blocks past the last are skipped).
-fn storeTile(m0: u32, rowFlip: u32, blocks: vec4u, acc: array<mat4x4f, ROWS>) {
-  let c = min(blocks, vec4u(p.outC4 - 1u));
-  let s = mat4x4f(scaleBias[c.x], scaleBias[c.y], scaleBias[c.z], scaleBias[c.w]);
-  let b = mat4x4f(scaleBias[p.outC4 + c.x], scaleBias[p.outC4 + c.y], scaleBias[p.outC4 + c.z], scaleBias[p.outC4 + c.w]);
-  for (var r = 0u; r < ROWS; r++) { storeRow(m0 + (r ^ rowFlip), blocks, acc[r], s, b); }
 }

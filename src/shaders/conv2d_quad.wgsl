@@ -11,6 +11,9 @@ diagnostic(off, subgroup_uniformity);
 // K step from 32 vec4 to 20, and ResNet-50's GPU time in Chromium by ~10%. Needs the 'subgroups'
 // feature, and quads of 4 invocations with consecutive indices (as SwiftShader's SIMD lanes are).
 
+const ROWS = 16u; // output pixels per invocation
+const COLS = 4u; // vec4 of output channels per invocation
+
 @compute @workgroup_size(16)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(subgroup_invocation_id) sid: u32) {
   let index = gid.x + gid.y * nwg.x * 16u;
