@@ -5,9 +5,9 @@
 // 2-D convolution as an implicit GEMM over NHWC activations (channels padded to vec4).
 // GEMM view: M = batch*outH*outW output pixels, N = output channels, K = kH*kW*inC.
 // Each invocation owns a register tile of ROWS output pixels (each kernel's) × 4 vec4 of output
-// channels, kept as one mat4x4f accumulator per pixel (each column a vec4 block of output channels: storeTile says
-// which). Weights come in mat4x4f blocks of 4 input × 4 output channels, so a block times a vec4
-// of input channels is 16 multiply-adds from two loads.
+// channels, kept as one mat4x4f accumulator per pixel (each column a vec4 block of output
+// channels: storeTile says which). Weights come in mat4x4f blocks of 4 input × 4 output channels,
+// so a block times a vec4 of input channels is 16 multiply-adds from two loads.
 //
 // The epilogue fuses a folded BatchNorm's per-channel scale and bias, a residual and ReLU. The
 // residual is added in place: the output buffer holds it on entry (each element is read and then
