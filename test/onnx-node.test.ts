@@ -234,8 +234,8 @@ function gemm(node: OnnxNode, [a, b, c]: number[][]): Run {
     const w = new Float32Array(n * k);
     for (let j = 0; j < n; j++) for (let i = 0; i < k; i++) w[j * k + i] = alpha * tb.data[transB ? j * k + i : i * n + j];
     const bias = new Float32Array(n).map((_, j) => (tc ? beta * tc.data[tc.data.length === 1 ? 0 : j] : 0));
-    // The activation rows padded to 4 exactly as weight rows are.
-    const inputs = [{ activation: packFcWeights(ta.data, [m, k]) }, { weight: packFcWeights(w, [n, k]) }, { weight: bias }];
+    // The activation as the kernel reads a global pool's output: [m] pixels of k channels, padded to vec4.
+    const inputs = [{ activation: nchwToNhwc4(ta.data, { n: m, c: k, h: 1, w: 1 }) }, { weight: packFcWeights(w, [n, k]) }, { weight: bias }];
     return { dims: [m, n], data: await runKernel(gpu, program, inputs, program.outputBytes) };
   };
 }
