@@ -1,7 +1,5 @@
 import inputShader from '../shaders/winograd_input.wgsl?raw';
 import outputShader from '../shaders/winograd_output.wgsl?raw';
-import input4Shader from '../shaders/winograd4_input.wgsl?raw';
-import output4Shader from '../shaders/winograd4_output.wgsl?raw';
 import weightsShader from '../shaders/winograd_weights.wgsl?raw';
 import { nhwc4Bytes, type Shape4 } from '../runtime/layout';
 import { packUniforms, roundUp4, workgroupsFor, type Program } from '../runtime/program';
@@ -62,9 +60,10 @@ const tileCount = (t: WinogradTiles): number => t.batch * t.tilesH * t.tilesW;
 
 /** Input: x (NHWC, the conv's input). Output: V, winogradShape(tiles, x.c). */
 export class WinogradInputProgram implements Program {
-  readonly name: string;
-  readonly shader: string;
-  readonly constants = {};
+  readonly name = 'winograd_input';
+  readonly shader = inputShader;
+  readonly variant: string;
+  readonly constants: Record<string, number>;
   readonly uniforms: ArrayBuffer;
   readonly workgroups: [number, number, number];
   readonly flops: number;
@@ -72,7 +71,8 @@ export class WinogradInputProgram implements Program {
 
   constructor(x: Shape4, t: WinogradTiles) {
     const { m } = t;
-    [this.name, this.shader] = m === 2 ? ['winograd_input', inputShader] : ['winograd4_input', input4Shader];
+    this.variant = `winograd${m}`; // the form, as ../model/graph.ts's WINOGRAD_FORMS names it
+    this.constants = { M: m };
     const c4 = roundUp4(x.c) / 4;
     this.uniforms = packUniforms([x.n, x.h, x.w, c4, t.tilesH, t.tilesW, t.tilesPad]);
     this.workgroups = workgroupsFor(tileCount(t) * c4);
@@ -88,9 +88,10 @@ export class WinogradInputProgram implements Program {
 
 /** Inputs: M (winogradGemm's output), packed scale/bias; with `residual`, the output buffer holds the residual on entry (Step.inPlace). */
 export class WinogradOutputProgram implements Program {
-  readonly name: string;
-  readonly shader: string;
-  readonly constants = {};
+  readonly name = 'winograd_output';
+  readonly shader = outputShader;
+  readonly variant: string;
+  readonly constants: Record<string, number>;
   readonly uniforms: ArrayBuffer;
   readonly workgroups: [number, number, number];
   readonly flops: number;
@@ -98,7 +99,8 @@ export class WinogradOutputProgram implements Program {
 
   constructor(x: Shape4, outChannels: number, relu: boolean, residual: boolean, t: WinogradTiles) {
     const { m } = t;
-    [this.name, this.shader] = m === 2 ? ['winograd_output', outputShader] : ['winograd4_output', output4Shader];
+    this.variant = `winograd${m}`;
+    this.constants = { M: m };
     const c4 = roundUp4(outChannels) / 4;
     this.uniforms = packUniforms([x.n, x.h, x.w, c4, t.tilesH, t.tilesW, t.tilesPad, Number(relu) | (Number(residual) << 1)]);
     this.workgroups = workgroupsFor(tileCount(t) * c4);
