@@ -71,8 +71,11 @@ export interface Tunable<C extends Candidate = Program> {
 
 // Slow (CPU) adapters are timed on a slice of a layer of about this many FLOPs, not the whole
 // layer, and of at least MIN_SAMPLE_GROUPS workgroups, so that the slice keeps every core busy as
-// the whole layer does (else variants with fewer, larger workgroups would look faster).
-const SAMPLE_FLOPS = 1e7;
+// the whole layer does (else variants with fewer, larger workgroups would look faster). On
+// SwiftShader a slice of 1e7 (~1.3 ms) was too small: browsers round timestamps to 0.1 ms, and each
+// dispatch's fixed cost, scaled up with the slice, counted against Winograd's three; ResNet-50's
+// layer4 then went to the direct conv (26.7 against 28.4 ms measured, 26.4 against ~22.6 ms run).
+const SAMPLE_FLOPS = 1e8;
 const MIN_SAMPLE_GROUPS = 16;
 // A slice faster than this (over 40 GFLOP/s) means a fast adapter: whole dispatches are timed,
 // repeated until one pass takes MIN_MS, so the clock (timestamps quantised to 0.1 ms in browsers,
