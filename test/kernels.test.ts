@@ -238,7 +238,7 @@ describe('pool', () => {
 describe('fully_connected', () => {
   const gen = prng(4);
   // Each dot product whole (a CPU adapter's) or split over 32 invocations (a GPU's); more inputs than
-  // lanes, and more outputs than one workgroup's 8.
+  // lanes, and more outputs than one workgroup's (32 with 32 lanes, 64 with 1).
   const cases = [...Array.from({ length: 10 }, () => ({ batch: gen.int(1, 3), inF: gen.pick([...CHANNELS, 64]), outF: gen.pick([1, 3, 5, 10, 17]) })), { batch: 2, inF: 300, outF: 70 }].flatMap((dims) =>
     [1, 32].map((lanes) => ({ ...dims, lanes, seed: gen.int(1, 2 ** 30), name: `${dims.batch}×${dims.inF} → ${dims.outF}, ${lanes} lanes` })),
   );
