@@ -18,7 +18,9 @@ export interface Memory {
   bytes: number;
   /** What `bytes` counts, in words for the report. */
   measure: string;
-  /** Ours: the peak's parts, to check it against weights + the two largest live activations. */
+  /** Ours: the high-water mark of the last run alone (an inference's peak: no load or tuning buffers). */
+  inferenceBytes?: number;
+  /** Ours: that peak's parts, to check it against weights + the two largest live activations. */
   breakdown?: MemoryReport;
 }
 
