@@ -266,6 +266,17 @@ describe('device loss', () => {
     await model.dispose();
   });
 
+  test('lost right after an idle call put its input on it: that call rejects with a DeviceLostError, the next succeeds', async () => {
+    const model = await ResNetModel.load(gpu, smallModel());
+    const input = randomInput(SHAPE, 7);
+    const expected = await tuned(model, () => model.run(input, SHAPE));
+    const call = model.run(input, SHAPE);
+    gpu.device.destroy();
+    await expect(call).rejects.toBeInstanceOf(DeviceLostError);
+    expect(bits(await model.run(input, SHAPE))).toEqual(bits(expected));
+    await model.dispose();
+  });
+
   test('two models on one device both recover after it is lost', async () => {
     const [m1, m2] = await Promise.all([ResNetModel.load(gpu, smallModel({}, 1)), ResNetModel.load(gpu, smallModel({ numClasses: 7 }, 2))]);
     const input = randomInput(SHAPE, 7);
@@ -383,11 +394,11 @@ describe('concurrency and lifetime', () => {
     const inputs = [1, 2, 3].map((seed) => randomInput(SHAPE, seed));
     const expected: Float32Array[] = [];
     for (const x of inputs) expected.push(await model.run(x.slice(), SHAPE));
-    // The first call finds nothing queued (its copy is the model's kept one); the others wait their turn.
+    // The first call finds the model idle (its input goes straight into the upload buffer); the others wait their turn, each with a copy.
     const results = Promise.all(inputs.map((x) => model.run(x, SHAPE)));
     for (const x of inputs) x.fill(Number.NaN);
     (await results).forEach((r, i) => expect(bits(r), `call ${i}`).toEqual(bits(expected[i])));
-    // Idle again: the kept copy serves the next call, refilled at once as well.
+    // Idle again: staged at once as well.
     const again = randomInput(SHAPE, 1);
     const next = model.run(again, SHAPE);
     again.fill(0);

@@ -24,7 +24,7 @@ export class NchwInput {
     private readonly bytes: number,
     private readonly pipeline: GPUComputePipeline,
     private readonly bindGroup: GPUBindGroup,
-    /** MAP_WRITE: mapped at creation and again by each `write`, which unmaps it for the run's copy. */
+    /** MAP_WRITE: mapped at creation and again after each run's submit (mapForNext); `write` unmaps it for the run's copy. */
     private readonly upload: GPUBuffer,
     /** Where the layout pass reads the NCHW values. */
     private readonly nchw: GPUBuffer,
@@ -32,6 +32,11 @@ export class NchwInput {
     private readonly readback: GPUBuffer,
     private readonly owned: GPUBuffer[],
   ) {}
+
+  /** The upload buffer's mapping for the next run, once asked for (mapForNext). */
+  private mapping?: Promise<void>;
+  /** Whether `stage` has copied the next run's input in. */
+  private staged = false;
 
   /** The input path of `tensor`, a graph input of `schedule`, for inputs of `shape`. */
   static async create(gpu: Gpu, schedule: Schedule, tensor: string, shape: Shape4): Promise<NchwInput> {
@@ -56,13 +61,38 @@ export class NchwInput {
     }
   }
 
-  /** Stage the next run's input (NCHW, of the shape given to create). */
-  async write(input: Float32Array): Promise<void> {
-    if (this.upload.mapState === 'unmapped') await this.upload.mapAsync(GPUMapMode.WRITE);
+  /**
+   * Copy the next run's input (NCHW, of the shape given to create) into the upload buffer now, if
+   * it is mapped; whether it did. `write` then only unmaps it.
+   */
+  stage(input: Float32Array): boolean {
+    if (this.upload.mapState !== 'mapped') return false;
     new Float32Array(this.upload.getMappedRange(0, this.bytes)).set(input);
+    this.staged = true;
+    return true;
+  }
+
+  /** Make the upload buffer ready for the run: `input` copied in, unless `stage` did. */
+  async write(input?: Float32Array): Promise<void> {
+    if (!this.staged) {
+      if (this.upload.mapState === 'unmapped') this.mapForNext();
+      await this.mapping;
+      new Float32Array(this.upload.getMappedRange(0, this.bytes)).set(input!);
+    }
+    this.staged = false;
     this.upload.unmap();
     // The read-back too: should the submit fail (a WebGPU error, reported as such), nothing is copied there.
     for (const b of [this.flag, this.readback]) this.gpu.device.queue.writeBuffer(b, 0, NONE_WORD);
+  }
+
+  /**
+   * After the run's submit: map the upload buffer again, so that the next run (once the GPU has
+   * copied this one's input out) finds it mapped and can be staged when called.
+   */
+  mapForNext(): void {
+    this.mapping = this.upload.mapAsync(GPUMapMode.WRITE);
+    // Destroyed meanwhile (the schedule dropped, the device lost): the next write, if any, reports it.
+    this.mapping.catch(() => undefined);
   }
 
   /** Record the copy and the layout pass, before the schedule's passes. */
