@@ -35,8 +35,6 @@ export class NchwInput {
 
   /** The upload buffer's mapping for the next run, once asked for (mapForNext). */
   private mapping?: Promise<void>;
-  /** Whether `stage` has copied the next run's input in. */
-  private staged = false;
 
   /** The input path of `tensor`, a graph input of `schedule`, for inputs of `shape`. */
   static async create(gpu: Gpu, schedule: Schedule, tensor: string, shape: Shape4): Promise<NchwInput> {
@@ -63,23 +61,21 @@ export class NchwInput {
 
   /**
    * Copy the next run's input (NCHW, of the shape given to create) into the upload buffer now, if
-   * it is mapped; whether it did. `write` then only unmaps it.
+   * it is mapped; whether it did. The run's `write` then gets no input.
    */
   stage(input: Float32Array): boolean {
     if (this.upload.mapState !== 'mapped') return false;
     new Float32Array(this.upload.getMappedRange(0, this.bytes)).set(input);
-    this.staged = true;
     return true;
   }
 
-  /** Make the upload buffer ready for the run: `input` copied in, unless `stage` did. */
+  /** Make the upload buffer ready for the run: `input` copied in (none: `stage` did). */
   async write(input?: Float32Array): Promise<void> {
-    if (!this.staged) {
+    if (input) {
       if (this.upload.mapState === 'unmapped') this.mapForNext();
       await this.mapping;
-      new Float32Array(this.upload.getMappedRange(0, this.bytes)).set(input!);
+      new Float32Array(this.upload.getMappedRange(0, this.bytes)).set(input);
     }
-    this.staged = false;
     this.upload.unmap();
     // The read-back too: should the submit fail (a WebGPU error, reported as such), nothing is copied there.
     for (const b of [this.flag, this.readback]) this.gpu.device.queue.writeBuffer(b, 0, NONE_WORD);
