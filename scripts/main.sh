@@ -1,8 +1,9 @@
 #!/bin/sh
 # The main job: on a Debian machine with Node >= 20, install what is missing, build, and classify
 # the bundled Fashion-MNIST samples with the bundled model, printing each sample's top classes.
-# Without a GPU, Dawn runs on SwiftShader, which ships with Debian's chromium package: it is
-# installed (apt-get, as root) only when no WebGPU adapter can be had otherwise.
+# Without a GPU, Dawn runs on SwiftShader, which ships with Debian's chromium package, through the
+# Vulkan loader (libvulkan1): both are installed (apt-get, as root) only when no WebGPU adapter
+# can be had otherwise.
 set -eu
 cd "$(dirname "$0")/.."
 say() { printf '==> %s\n' "$*" >&2; }
@@ -26,12 +27,12 @@ has_adapter() {
 }
 if ! has_adapter; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-    echo 'main.sh: no WebGPU adapter; as root, `apt-get install chromium` provides SwiftShader (a CPU Vulkan driver)' >&2
+    echo 'main.sh: no WebGPU adapter; as root, `apt-get install chromium libvulkan1` provides SwiftShader (a CPU Vulkan driver) and the Vulkan loader' >&2
     exit 1
   fi
-  say 'no WebGPU adapter: apt-get install chromium (for SwiftShader)'
+  say 'no WebGPU adapter: apt-get install chromium libvulkan1 (SwiftShader and the Vulkan loader)'
   apt-get update -q >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium libvulkan1 >&2
 fi
 
 say 'classify weights/fashion-mnist-resnet18/samples/*.png (bundled model)'

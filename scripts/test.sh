@@ -9,10 +9,11 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   # chromium: browser tests, and SwiftShader (WebGPU without a GPU) for Dawn in Node too;
+  # libvulkan1: the Vulkan loader Dawn opens in Node (Chromium ships its own, not on the search path);
   # torch/torchvision/onnx: reference numerics; libonnx-testdata: ONNX's node tests;
   # dataset-fashion-mnist: the default model's evaluation set.
   apt-get install -y -qq --no-install-recommends \
-    chromium python3-torch python3-torchvision python3-onnx python3-numpy python3-pil \
+    chromium libvulkan1 python3-torch python3-torchvision python3-onnx python3-numpy python3-pil \
     libonnx-testdata dataset-fashion-mnist >/dev/null || exit 1
 fi
 

@@ -6,6 +6,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { create, globals } from 'webgpu';
 import type { TuneCache } from './runtime/autotune';
 import { createGpu, type Gpu, type GpuOptions } from './runtime/device';
+import { WebGpuUnavailableError } from './runtime/errors';
 import { openWeights, type WeightOptions } from './model/load';
 import { fetchWeights } from './model/fetch';
 import type { PreparedWeights } from './model/tensors';
@@ -36,10 +37,21 @@ export async function createNodeGpu(options: GpuOptions = {}): Promise<Gpu> {
     return await createGpu(dawn(), options);
   } catch (first) {
     const icd = process.env.VK_ICD_FILENAMES ? undefined : swiftShaderIcds()[0];
-    if (!icd && !process.env.VK_ICD_FILENAMES) throw first;
+    if (!icd && !process.env.VK_ICD_FILENAMES) throw withVulkanHint(first);
     if (icd) process.env.VK_ICD_FILENAMES = icd;
-    return createGpu(dawn(true), { ...options, forceFallbackAdapter: true });
+    try {
+      return await createGpu(dawn(true), { ...options, forceFallbackAdapter: true });
+    } catch (second) {
+      throw withVulkanHint(second);
+    }
   }
+}
+
+/** No adapter in Node: say what Dawn needs on Linux (its warnings on stderr say which part failed). */
+function withVulkanHint(e: unknown): unknown {
+  if (!(e instanceof WebGpuUnavailableError) || process.platform !== 'linux') return e;
+  const driver = process.env.VK_ICD_FILENAMES ? `the driver VK_ICD_FILENAMES names (${process.env.VK_ICD_FILENAMES})` : "a GPU's Vulkan driver, or SwiftShader (Debian: apt-get install chromium)";
+  return new WebGpuUnavailableError(`${e.message} Dawn in Node needs the Vulkan loader (libvulkan.so.1; Debian: apt-get install libvulkan1) and ${driver}.`);
 }
 
 /**

@@ -112,6 +112,16 @@ describe('the CLI', () => {
     expect(existsSync(join(dir, 'out.npy'))).toBe(false);
   });
 
+  test('no Vulkan driver: one line naming what Dawn needs in Node, exit 1', () => {
+    const icd = join(dir, 'no-such-icd.json');
+    const r = spawnSync(process.execPath, [BIN, 'info', '-m', model], { cwd: dir, encoding: 'utf8', timeout: 120_000, env: { ...process.env, VK_ICD_FILENAMES: icd } });
+    expect(r.status, r.stderr).toBe(1);
+    const ours = r.stderr.split('\n').filter((line) => line.startsWith('resnet-webgpu:'));
+    expect(ours).toEqual([
+      `resnet-webgpu: WebGPU is present but returned no adapter: there is no usable GPU, and no fallback adapter was offered. Dawn in Node needs the Vulkan loader (libvulkan.so.1; Debian: apt-get install libvulkan1) and the driver VK_ICD_FILENAMES names (${icd}).`,
+    ]);
+  });
+
   test('a 1×1 image classifies', () => {
     const png = new PNG({ width: 1, height: 1 });
     png.data.set([12, 200, 90, 255]);
