@@ -1,6 +1,7 @@
 // Reliability of the library API: bad inputs and weights get typed errors; a lost device fails the
 // calls that needed it and the next call recovers; concurrent calls and two models on one device
-// each get their own correct result; dispose frees everything and later calls fail clearly.
+// each get their own correct result; dispose frees everything and later calls fail clearly; in
+// Node on a CPU adapter, runs wait on a timer rather than on Dawn's ticks.
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { create } from 'webgpu';
 import { createGpu, createNodeGpu, DeviceLostError, DisposedError, GpuError, GpuLimitError, InputError, ResNetModel, WebGpuUnavailableError, WeightsError, type Gpu, type RgbaImage } from '../src/node';
@@ -433,5 +434,47 @@ describe('concurrency and lifetime', () => {
     for (const result of await Promise.all(pending)) expect(bits(result)).toEqual(bits(expected));
     await disposed;
     expect([gpu.liveBuffers, gpu.liveBytes]).toEqual([buffers, bytes]);
+  });
+});
+
+describe('waiting on the GPU', () => {
+  test('in Node on a fallback adapter, a run waits on a timer while its work is expected to go on, not on Dawn ticking a core; the results are the same', async () => {
+    // dawn.node ticks the device from the global setImmediate while a map is pending: count those calls.
+    expect(gpu.spinsWhileWaiting).toBe(gpu.adapter.isFallbackAdapter);
+    const model = await ResNetModel.load(gpu, smallModel());
+    const shape = [4, 3, 64, 64];
+    const input = randomInput(shape, 7);
+    await tuned(model, () => model.run(input, shape));
+    const immediate = globalThis.setImmediate;
+    const spins = gpu.spinsWhileWaiting;
+    let ticks = 0;
+    globalThis.setImmediate = ((...args: Parameters<typeof setImmediate>) => (ticks++, immediate(...args))) as typeof setImmediate;
+    /** Runs with waits held off or not; the median ticks of the last 4 of 7 (the hold learns each run's time from the one before), and the last result. */
+    const runs = async (held: boolean): Promise<{ ticks: number; ms: number; logits: Float32Array }> => {
+      gpu.spinsWhileWaiting = held;
+      const counts: number[] = [];
+      const times: number[] = [];
+      let logits: Float32Array = new Float32Array();
+      for (let i = 0; i < 7; i++) {
+        ticks = 0;
+        const start = performance.now();
+        logits = await model.run(input, shape);
+        times.push(performance.now() - start);
+        counts.push(ticks);
+      }
+      const median = (xs: number[]): number => xs.slice(3).sort((a, b) => a - b)[2];
+      return { ticks: median(counts), ms: median(times), logits };
+    };
+    try {
+      const spinning = await runs(false);
+      const held = await runs(true);
+      expect(bits(held.logits)).toEqual(bits(spinning.logits));
+      expect(spinning.ticks, `${spinning.ms.toFixed(1)} ms a run`).toBeGreaterThan(50);
+      expect(held.ticks, `spinning: ${spinning.ticks} ticks in ${spinning.ms.toFixed(1)} ms a run; held: ${held.ms.toFixed(1)} ms`).toBeLessThan(spinning.ticks / 4);
+    } finally {
+      globalThis.setImmediate = immediate;
+      gpu.spinsWhileWaiting = spins;
+      await model.dispose();
+    }
   });
 });

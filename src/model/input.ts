@@ -72,11 +72,12 @@ export class NchwInput {
   /** Make the upload buffer ready for the run: `input` copied in (none: `stage` did). */
   async write(input?: Float32Array): Promise<void> {
     if (input) {
-      if (this.upload.mapState === 'unmapped') this.mapForNext();
+      if (!this.mapping && this.upload.mapState === 'unmapped') this.mapForNext();
       await this.mapping;
       new Float32Array(this.upload.getMappedRange(0, this.bytes)).set(input);
     }
     this.upload.unmap();
+    this.mapping = undefined;
     // The read-back too: should the submit fail (a WebGPU error, reported as such), nothing is copied there.
     for (const b of [this.flag, this.readback]) this.gpu.device.queue.writeBuffer(b, 0, NONE_WORD);
   }
@@ -86,7 +87,7 @@ export class NchwInput {
    * copied this one's input out) finds it mapped and can be staged when called.
    */
   mapForNext(): void {
-    this.mapping = this.upload.mapAsync(GPUMapMode.WRITE);
+    this.mapping = this.gpu.quiet.then(() => this.upload.mapAsync(GPUMapMode.WRITE));
     // Destroyed meanwhile (the schedule dropped, the device lost): the next write, if any, reports it.
     this.mapping.catch(() => undefined);
   }
@@ -104,6 +105,7 @@ export class NchwInput {
 
   /** After the submit: the flat index of the first non-finite input value, if any. */
   async firstNonFinite(): Promise<number | undefined> {
+    await this.gpu.quiet;
     await this.readback.mapAsync(GPUMapMode.READ);
     const index = new Uint32Array(this.readback.getMappedRange())[0];
     this.readback.unmap();

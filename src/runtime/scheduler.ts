@@ -1,6 +1,6 @@
 import { autotune, type KernelChoices } from './autotune';
 import { bindBuffers, createBuffer, destroyBuffer, storageBuffer, uniformBuffer } from './buffers';
-import type { Gpu } from './device';
+import { WaitHold, type Gpu } from './device';
 import { GpuError } from './errors';
 import { getPipeline } from './pipelines';
 import { planMemory, type MemoryPlan } from './planner';
@@ -44,10 +44,14 @@ export class Schedule {
     private readonly uniforms: GPUBuffer[],
     private readonly pipelines: GPUComputePipeline[],
     private readonly bindGroups: GPUBindGroup[],
-  ) {}
+  ) {
+    this.hold = new WaitHold(gpu);
+  }
 
   /** Read-back buffers by the outputs they hold (`run`'s), each with its NaN fill. */
   private readonly readbacks = new Map<string, { buffer: GPUBuffer; blank: Float32Array }>();
+  /** Keeps a run's wait for its result off Dawn's ticks in Node on a CPU adapter while the work is expected to go on. */
+  private readonly hold: WaitHold;
 
   static async create(gpu: Gpu, spec: GraphSpec): Promise<Schedule> {
     const memory = planMemory(
@@ -142,7 +146,10 @@ export class Schedule {
     this.encode(encoder);
     outputs.forEach((t, i) => encoder.copyBufferToBuffer(this.bufferOf(t), 0, staging, offsets[i], Math.ceil(sizes[i] / 4) * 4));
     device.queue.submit([encoder.finish()]);
+    this.hold.start();
+    await this.gpu.quiet;
     await staging.mapAsync(GPUMapMode.READ);
+    this.hold.done();
     const result: Record<string, Float32Array> = {};
     outputs.forEach((t, i) => (result[t] = new Float32Array(staging.getMappedRange(offsets[i], Math.ceil(sizes[i] / 4) * 4).slice(0))));
     staging.unmap();
