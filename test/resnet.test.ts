@@ -2,7 +2,8 @@
 // variants, several class counts, and weights stored as f32, f16 and bf16.
 import { expect, test } from 'vitest';
 import { CONV_VARIANTS, describeResNet, ResNetModel, readWeightsFile, type ModelOptions } from '../src/node';
-import { GpuWeights } from '../src/model/graph';
+import { Conv2dProgram, type Conv2dAttributes } from '../src/kernels/conv2d';
+import { GpuWeights, usedTaps } from '../src/model/graph';
 import { argmaxRows, compare, torchReference, type ReferenceSpec } from './fixtures';
 import { testGpu } from './gpu';
 
@@ -23,6 +24,8 @@ const cases: Case[] = [
   { arch: 'resnet152', classes: 10, batch: 2, height: 48, width: 64 },
   { arch: 'resnet18', classes: 10, batch: 2, height: 64, width: 64, dtype: 'f16' },
   { arch: 'resnet50', classes: 37, batch: 2, height: 50, width: 66, dtype: 'bf16' },
+  // layer4's maps 1×2: its 3×3 convs run cut to the taps that reach them (1×3, and 2×3 strided).
+  { arch: 'resnet50', classes: 10, batch: 2, height: 32, width: 64 },
 ];
 
 const label = (c: Case): string => `${c.arch} ${c.variant ?? 'v1.5'}, ${c.classes} classes, ${c.batch}×3×${c.height}×${c.width}, ${c.dtype ?? 'f32'} weights`;
@@ -115,6 +118,38 @@ test('a 3×3 conv keeps one weight form on the GPU: Winograd\'s (16/9 or 36/9 th
   weights.get(`${conv}.weight`);
   expect(weights.bytes).toBe(start);
   weights.destroy();
+});
+
+test('a conv on a map smaller than its kernel reach runs cut to the taps that reach it, and holds only those weights', async () => {
+  const conv = (kernel: number, stride: number, pad: number): Conv2dAttributes => ({ outChannels: 8, kernelH: kernel, kernelW: kernel, strideH: stride, strideW: stride, pads: [pad, pad, pad, pad], dilationH: 1, dilationW: 1, relu: false, residual: false });
+  const map = (h: number, w: number) => ({ n: 1, h, w, c: 8 });
+  expect(usedTaps(map(1, 1), conv(3, 1, 1))).toEqual([1, 1, 1, 1]);
+  expect(usedTaps(map(1, 2), conv(3, 1, 1))).toEqual([1, 1, 0, 2]);
+  expect(usedTaps(map(2, 2), conv(3, 2, 1))).toEqual([1, 2, 1, 2]);
+  expect(usedTaps(map(1, 1), conv(7, 2, 3))).toEqual([3, 3, 3, 3]);
+  expect(usedTaps(map(2, 2), conv(3, 1, 1))).toBeUndefined();
+  expect(usedTaps(map(1, 1), conv(1, 2, 0))).toBeUndefined();
+
+  // ResNet-50 at 32×64: layer4's maps are 1×2, so its 3×3 convs run as 2×3 (layer4.0's, stride 2) and 1×3 (the other two).
+  const spec = cases.find((c) => c.height === 32 && c.width === 64)!;
+  const ref = torchReference(spec);
+  const gpu = await testGpu();
+  const model = await ResNetModel.load(gpu, await readWeightsFile(ref.model), ref.model, { winograd: 'never' });
+  try {
+    const whole = model.memory().weightBytes;
+    const steps = (await model.scheduleFor({ n: 2, c: 3, h: 32, w: 64 })).spec.steps;
+    const kernel = (label: string): string => {
+      const { attrs } = steps.find((s) => s.label === label)!.program as Conv2dProgram;
+      return `${attrs.kernelH}x${attrs.kernelW}`;
+    };
+    expect(['layer4.0.conv2', 'layer4.1.conv2', 'layer4.2.conv2', 'layer3.5.conv2'].map(kernel)).toEqual(['2x3', '1x3', '1x3', '3x3']);
+    // 512 × 512 channels: 128 × 128 mat4x4f blocks (64 bytes) per tap; 3 + 6 + 6 taps of 27 fewer.
+    expect(whole - model.memory().weightBytes).toBe(15 * 128 * 128 * 64);
+    await model.scheduleFor({ n: 1, c: 3, h: 64, w: 64 });
+    expect(model.memory().weightBytes).toBe(whole);
+  } finally {
+    await model.dispose();
+  }
 });
 
 test('probabilities are the softmax of the logits; a disposed model refuses to run', async () => {

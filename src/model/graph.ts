@@ -19,11 +19,13 @@ export const PROBABILITIES = 'probabilities';
 
 /**
  * Weights on the GPU in the kernels' layouts, keyed `${layer}.weight`, `${layer}.scaleBias`,
- * `${layer}.bias`, and `${layer}.winograd2` / `.winograd4` (a 3×3 conv's Winograd weights for each
- * form, ../kernels/winograd.ts).
- * All but the Winograd weights upload at construction; those are made on the GPU from the conv's
- * 3×3 weights when first asked for (once `ready`). Any buffer released is made again when next
- * asked for, so a conv holds on the GPU only the form its schedule runs.
+ * `${layer}.bias`, `${layer}.winograd2` / `.winograd4` (a 3×3 conv's Winograd weights for each
+ * form, ../kernels/winograd.ts) and `${layer}.weight[rows, columns]` (a conv's cut to the taps it
+ * uses on a small map, `direct`).
+ * All but the Winograd and cut weights upload at construction; Winograd's are made on the GPU from
+ * the conv's 3×3 weights when first asked for (once `ready`), cut ones packed from the host's.
+ * Any buffer released is made again when next asked for, so a conv holds on the GPU only the form
+ * its schedule runs.
  */
 export class GpuWeights {
   private readonly buffers = new Map<string, GPUBuffer>();
@@ -38,7 +40,7 @@ export class GpuWeights {
   constructor(
     readonly gpu: Gpu,
     ops: LayerOp[],
-    tensors: TensorMap,
+    private readonly tensors: TensorMap,
   ) {
     // One pipeline for every shape and form (both are uniforms): any instance names it.
     this.ready = getPipeline(gpu, new WinogradWeightsProgram(4, 4, 2)).then((pipeline) => void (this.transform = pipeline));
@@ -117,6 +119,33 @@ export class GpuWeights {
     return u;
   }
 
+  /**
+   * A conv's weights for a direct kernel: whole, or cut to a window of its taps (usedTaps) and
+   * packed as a kernel of that size. The conv's other forms (the other cut, Winograd's) are released.
+   */
+  direct(conv: string, taps?: TapWindow): GPUBuffer {
+    const name = taps ? this.cropped(conv, taps) : `${conv}.weight`;
+    const b = this.get(name);
+    this.releaseForms(conv, name);
+    return b;
+  }
+
+  /** The name of a conv's weights cut to `taps`, their maker registered. */
+  private cropped(conv: string, [top, bottom, left, right]: TapWindow): string {
+    const name = `${conv}.weight[${top}:${bottom + 1}, ${left}:${right + 1}]`;
+    if (!this.makers.has(name)) {
+      const { data, shape } = this.tensors.get(`${conv}.weight`)!;
+      const [outC, inC, kH, kW] = shape;
+      const [h, w] = [bottom - top + 1, right - left + 1];
+      const cut = new Float32Array(outC * inC * h * w);
+      for (let oi = 0; oi < outC * inC; oi++) {
+        for (let y = 0; y < h; y++) cut.set(data.subarray((oi * kH + top + y) * kW + left, (oi * kH + top + y) * kW + left + w), (oi * h + y) * w);
+      }
+      this.makers.set(name, () => uploadBuffer(this.gpu, packConvWeights(cut, [outC, inC, h, w]), name));
+    }
+    return name;
+  }
+
   /** Free a buffer the schedule does not bind (a conv's other form); `get` brings it back. */
   release(name: string): void {
     const b = this.buffers.get(name);
@@ -126,9 +155,10 @@ export class GpuWeights {
     this.buffers.delete(name);
   }
 
-  /** Free a conv's Winograd weights, in every form but `keep`. */
-  releaseWinograd(conv: string, keep?: WinogradForm): void {
-    for (const form of WINOGRAD_FORMS.keys()) if (form !== keep) this.release(`${conv}.${form}`);
+  /** Free a conv's weights in every form but its direct whole ones and `keep`: Winograd's and cut ones (`direct`). */
+  releaseForms(conv: string, keep?: string): void {
+    const forms = [...WINOGRAD_FORMS.keys()].map((form) => `${conv}.${form}`);
+    for (const name of [...this.buffers.keys()]) if (name !== keep && (forms.includes(name) || name.startsWith(`${conv}.weight[`))) this.release(name);
   }
 
   destroy(): void {
@@ -151,8 +181,9 @@ export type ConvPick = ConvVariant | WinogradForm;
  * Compile layer ops for one input shape: each op becomes one kernel dispatch with its shapes in
  * uniforms. Ends with a softmax over the logits, run always (it is tiny) and read back on request.
  * Convolutions carry every variant in `convVariants` as candidates for the autotune, except those
- * `picks` decides (by name); a conv picked a Winograd form becomes three steps. Of a 3×3 conv's weight
- * forms, those its steps do not bind are released (useWinogradForms).
+ * `picks` decides (by name); a conv picked a Winograd form becomes three steps, and a conv on a map
+ * smaller than its kernel's reach runs cut to the taps it uses (usedTaps). Of a conv's weight forms
+ * (whole, cut, Winograd's), those its steps do not bind are released.
  */
 export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights, convVariants: readonly ConvVariant[] = CONV_VARIANTS, picks: ReadonlyMap<string, ConvPick> = new Map()): GraphSpec {
   useWinogradForms(ops, weights, picks);
@@ -198,7 +229,10 @@ export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights, c
             }
             continue;
           }
-          step = convStep(op, x, convAttributes(op, op.relu, op.residual !== undefined), op.output, weights, pick ? [pick] : convVariants);
+          const attrs = convAttributes(op, op.relu, op.residual !== undefined);
+          const taps = usedTaps(x, attrs);
+          step = convStep(op, x, taps ? croppedAttributes(attrs, taps) : attrs, op.output, weights, pick ? [pick] : convVariants, op.input, weights.direct(op.name, taps));
+          if (taps) weights.release(`${op.name}.weight`);
         }
         steps.push({ ...step, inPlace: op.residual });
         shapes.set(op.output, step.program.output);
@@ -262,7 +296,7 @@ export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights, c
  * one. The graph is built without weights (its steps are never run), so weight inputs stay unbound.
  */
 export function graphPrograms(gpu: Gpu, ops: LayerOp[], inputChannels: number, convVariant: ConvVariant, form?: WinogradForm): Program[] {
-  const unbound = { gpu, get: () => undefined, release: () => undefined, releaseWinograd: () => undefined, placeholder: undefined } as unknown as GpuWeights;
+  const unbound = { gpu, get: () => undefined, direct: () => undefined, release: () => undefined, releaseForms: () => undefined, placeholder: undefined } as unknown as GpuWeights;
   const input = { n: 1, h: 32, w: 32, c: inputChannels };
   const picks = new Map(form ? ops.filter(winogradOp).map((op) => [op.name, form]) : []);
   const programs = buildGraph(ops, input, unbound, [convVariant], picks).steps.map((step) => step.program);
@@ -341,14 +375,62 @@ function padToResidual(op: ConvOp, x: Shape4, residual: Shape4, weights: GpuWeig
 const stackedStem = (op: ConvOp): boolean => op.residual === undefined && useSpaceToDepth(op.kernel, op.stride, op.inChannels);
 
 /** A conv op's step, with one candidate program per variant for the autotune. */
-function convStep(op: ConvOp, x: Shape4, attrs: Conv2dAttributes, output: string, weights: GpuWeights, variants: readonly ConvVariant[], input = op.input): Step & { program: Conv2dProgram } {
+function convStep(
+  op: ConvOp,
+  x: Shape4,
+  attrs: Conv2dAttributes,
+  output: string,
+  weights: GpuWeights,
+  variants: readonly ConvVariant[],
+  input = op.input,
+  weight = weights.get(`${op.name}.weight`),
+): Step & { program: Conv2dProgram } {
   const candidates = variants.map((variant) => new Conv2dProgram(x, attrs, variant));
   return {
     label: op.name,
     program: candidates[0],
     candidates: candidates.length > 1 ? candidates : undefined,
-    inputs: [input, weights.get(`${op.name}.weight`), weights.get(`${op.name}.scaleBias`)],
+    inputs: [input, weight, weights.get(`${op.name}.scaleBias`)],
     output,
+  };
+}
+
+/** A kernel's first and last tap rows, then columns, that a conv uses: [top, bottom, left, right]. */
+export type TapWindow = [number, number, number, number];
+
+/**
+ * The taps of a conv that reach its input for some output pixel, where some do not: on a map
+ * smaller than the kernel's reach (a 3×3 conv on a 1×1 map: layer4's at a 28–32 px input), the
+ * others read only padding, and a cropped kernel skips them (9 taps to 1). Undefined where every
+ * tap is used, or where the cropped kernel would need negative padding.
+ */
+export function usedTaps(x: Shape4, attrs: Conv2dAttributes): TapWindow | undefined {
+  const [padTop, padLeft, padBottom, padRight] = attrs.pads;
+  const axis = (size: number, kernel: number, stride: number, before: number, after: number, dilation: number): [number, number] | undefined => {
+    const out = convOutputSize(size, kernel, stride, before, after, dilation);
+    // Tap k reads rows o·stride − before + k·dilation, o < out: used if one lies in [0, size).
+    const used = Array.from({ length: kernel }, (_, k) => k).filter((k) => {
+      const first = k * dilation - before;
+      const o = Math.max(0, Math.ceil(-first / stride));
+      return o < out && first + o * stride < size;
+    });
+    const [a, b] = [used[0], used[used.length - 1]];
+    if (a === undefined || (a === 0 && b === kernel - 1)) return undefined;
+    return before - a * dilation >= 0 && after - (kernel - 1 - b) * dilation >= 0 ? [a, b] : undefined;
+  };
+  const rows = axis(x.h, attrs.kernelH, attrs.strideH, padTop, padBottom, attrs.dilationH) ?? [0, attrs.kernelH - 1];
+  const cols = axis(x.w, attrs.kernelW, attrs.strideW, padLeft, padRight, attrs.dilationW) ?? [0, attrs.kernelW - 1];
+  return rows[1] - rows[0] < attrs.kernelH - 1 || cols[1] - cols[0] < attrs.kernelW - 1 ? [...rows, ...cols] : undefined;
+}
+
+/** A conv's attributes with its kernel cut to `taps`: padding shrinks by the taps cut, so every output pixel reads what it did. */
+function croppedAttributes(attrs: Conv2dAttributes, [top, bottom, left, right]: TapWindow): Conv2dAttributes {
+  const [padTop, padLeft, padBottom, padRight] = attrs.pads;
+  return {
+    ...attrs,
+    kernelH: bottom - top + 1,
+    kernelW: right - left + 1,
+    pads: [padTop - top * attrs.dilationH, padLeft - left * attrs.dilationW, padBottom - (attrs.kernelH - 1 - bottom) * attrs.dilationH, padRight - (attrs.kernelW - 1 - right) * attrs.dilationW],
   };
 }
 
@@ -372,13 +454,13 @@ export function winogradPrograms(op: ConvOp, x: Shape4, form: WinogradForm, gemm
  */
 function useWinogradForms(ops: LayerOp[], weights: GpuWeights, picks: ReadonlyMap<string, ConvPick>): void {
   const convs = ops.filter(winogradOp);
-  for (const op of convs) if (!isWinogradForm(picks.get(op.name))) weights.releaseWinograd(op.name);
+  for (const op of convs) if (!isWinogradForm(picks.get(op.name))) weights.releaseForms(op.name);
   const picked = convs.filter((op) => isWinogradForm(picks.get(op.name)));
   for (const op of picked.sort((a, b) => b.inChannels * b.outChannels - a.inChannels * a.outChannels)) {
     const form = picks.get(op.name) as WinogradForm;
     weights.get(`${op.name}.${form}`);
     weights.release(`${op.name}.weight`);
-    weights.releaseWinograd(op.name, form);
+    weights.releaseForms(op.name, `${op.name}.${form}`);
   }
 }
 

@@ -426,7 +426,8 @@ export class ResNetModel {
     const maxBinding = this.gpu.device.limits.maxStorageBufferBindingSize;
     const convs = direct.steps.flatMap((step) => {
       const op = ops.get(step.label);
-      if (!op || !winogradOp(op) || !(step.program instanceof Conv2dProgram)) return [];
+      // A conv cropped to fewer taps (graph.ts's usedTaps: a small map) runs direct: Winograd would compute the padding.
+      if (!op || !winogradOp(op) || !(step.program instanceof Conv2dProgram) || step.program.attrs.kernelH * step.program.attrs.kernelW < op.kernel ** 2) return [];
       const x = step.program.input;
       // Measuring, a form whose GEMM does no fewer multiply-adds than a smaller tile's is left out:
       // its transforms cost more too (F(4×4) on a 7×7 map, whose 4 tiles are padded to 16 GEMM rows).
@@ -463,7 +464,7 @@ export class ResNetModel {
             // measured conv holds both forms' weights meanwhile; the graph built next keeps one.
             const form = forms.find(({ parts }) => (parts as Program[]).includes(program));
             const buffers = !form
-              ? [x, weights.get(`${op.name}.weight`), weights.get(`${op.name}.scaleBias`), y]
+              ? [x, ...(step.inputs.slice(1) as GPUBuffer[]), y]
               : program === form.parts[0]
                 ? [x, v]
                 : program === form.parts[1]
