@@ -121,17 +121,19 @@ export class GpuWeights {
 
   /**
    * A conv's weights for a direct kernel: whole, or cut to a window of its taps (usedTaps) and
-   * packed as a kernel of that size. The conv's other forms (the other cut, Winograd's) are released.
+   * packed as a kernel of that size. The conv's other forms (whole or cut, Winograd's) are released.
    */
   direct(conv: string, taps?: TapWindow): GPUBuffer {
-    const name = taps ? this.cropped(conv, taps) : `${conv}.weight`;
+    const whole = `${conv}.weight`;
+    const name = taps ? this.cut(conv, taps) : whole;
     const b = this.get(name);
     this.releaseForms(conv, name);
+    if (taps) this.release(whole);
     return b;
   }
 
   /** The name of a conv's weights cut to `taps`, their maker registered. */
-  private cropped(conv: string, [top, bottom, left, right]: TapWindow): string {
+  private cut(conv: string, [top, bottom, left, right]: TapWindow): string {
     const name = `${conv}.weight[${top}:${bottom + 1}, ${left}:${right + 1}]`;
     if (!this.makers.has(name)) {
       const { data, shape } = this.tensors.get(`${conv}.weight`)!;
@@ -231,8 +233,7 @@ export function buildGraph(ops: LayerOp[], input: Shape4, weights: GpuWeights, c
           }
           const attrs = convAttributes(op, op.relu, op.residual !== undefined);
           const taps = usedTaps(x, attrs);
-          step = convStep(op, x, taps ? croppedAttributes(attrs, taps) : attrs, op.output, weights, pick ? [pick] : convVariants, op.input, weights.direct(op.name, taps));
-          if (taps) weights.release(`${op.name}.weight`);
+          step = convStep(op, x, taps ? cutAttributes(attrs, taps) : attrs, op.output, weights, pick ? [pick] : convVariants, op.input, weights.direct(op.name, taps));
         }
         steps.push({ ...step, inPlace: op.residual });
         shapes.set(op.output, step.program.output);
@@ -401,8 +402,8 @@ export type TapWindow = [number, number, number, number];
 /**
  * The taps of a conv that reach its input for some output pixel, where some do not: on a map
  * smaller than the kernel's reach (a 3×3 conv on a 1×1 map: layer4's at a 28–32 px input), the
- * others read only padding, and a cropped kernel skips them (9 taps to 1). Undefined where every
- * tap is used, or where the cropped kernel would need negative padding.
+ * others read only padding, and a kernel cut to the rest skips them (9 taps to 1). Undefined where
+ * every tap is used, or where the cut kernel would need negative padding.
  */
 export function usedTaps(x: Shape4, attrs: Conv2dAttributes): TapWindow | undefined {
   const [padTop, padLeft, padBottom, padRight] = attrs.pads;
@@ -424,7 +425,7 @@ export function usedTaps(x: Shape4, attrs: Conv2dAttributes): TapWindow | undefi
 }
 
 /** A conv's attributes with its kernel cut to `taps`: padding shrinks by the taps cut, so every output pixel reads what it did. */
-function croppedAttributes(attrs: Conv2dAttributes, [top, bottom, left, right]: TapWindow): Conv2dAttributes {
+function cutAttributes(attrs: Conv2dAttributes, [top, bottom, left, right]: TapWindow): Conv2dAttributes {
   const [padTop, padLeft, padBottom, padRight] = attrs.pads;
   return {
     ...attrs,

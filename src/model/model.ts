@@ -426,7 +426,7 @@ export class ResNetModel {
     const maxBinding = this.gpu.device.limits.maxStorageBufferBindingSize;
     const convs = direct.steps.flatMap((step) => {
       const op = ops.get(step.label);
-      // A conv cropped to fewer taps (graph.ts's usedTaps: a small map) runs direct: Winograd would compute the padding.
+      // A conv cut to fewer taps (graph.ts's usedTaps: a small map) runs direct: Winograd would compute the padding.
       if (!op || !winogradOp(op) || !(step.program instanceof Conv2dProgram) || step.program.attrs.kernelH * step.program.attrs.kernelW < op.kernel ** 2) return [];
       const x = step.program.input;
       // Measuring, a form whose GEMM does no fewer multiply-adds than a smaller tile's is left out:
