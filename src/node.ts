@@ -27,6 +27,17 @@ function swiftShaderIcds(): string[] {
 }
 
 /**
+ * Whether Linux's Vulkan loader would find a driver: a manifest in its search folders, or one named
+ * by its environment variables. Elsewhere, Dawn uses other APIs: true.
+ */
+function hasVulkanDrivers(): boolean {
+  if (process.platform !== 'linux' || ['VK_ICD_FILENAMES', 'VK_DRIVER_FILES', 'VK_ADD_DRIVER_FILES'].some((v) => process.env[v])) return true;
+  const { XDG_CONFIG_DIRS = '/etc/xdg', XDG_DATA_HOME = join(homedir(), '.local', 'share'), XDG_DATA_DIRS = '/usr/local/share:/usr/share' } = process.env;
+  const dirs = [...XDG_CONFIG_DIRS.split(':'), '/etc', XDG_DATA_HOME, ...XDG_DATA_DIRS.split(':')].map((d) => join(d, 'vulkan', 'icd.d'));
+  return dirs.some((d) => existsSync(d) && readdirSync(d).some((f) => f.endsWith('.json')));
+}
+
+/**
  * A GPU through Dawn. Uses the machine's GPU when it has one; otherwise falls back to SwiftShader
  * (a CPU Vulkan driver that ships with Chromium), found by itself. The autotune's picks persist
  * in a file (fileTuneCache) unless `options.tuneCache` says otherwise.
@@ -34,6 +45,8 @@ function swiftShaderIcds(): string[] {
 export async function createNodeGpu(options: GpuOptions = {}): Promise<Gpu> {
   options = { tuneCache: fileTuneCache(), ...options };
   try {
+    // With no Vulkan driver installed, asking only prints the loader's warnings ("Found no drivers!").
+    if (!hasVulkanDrivers() && swiftShaderIcds().length) throw new WebGpuUnavailableError('no Vulkan driver installed');
     return await createGpu(dawn(), options);
   } catch (first) {
     const icd = process.env.VK_ICD_FILENAMES ? undefined : swiftShaderIcds()[0];

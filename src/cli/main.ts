@@ -287,7 +287,7 @@ program
   .helpOption(false)
   .action(async (args: string[]) => {
     // The benchmark lives beside dist/ in a clone, not in the published package.
-    const script = new URL('../bench/run.mjs', import.meta.url);
+    const script = new URL(/* @vite-ignore */ '../bench/run.mjs', import.meta.url);
     if (!existsSync(script)) throw new ResnetWebGpuError('no-bench', 'the benchmark runs from a clone of the repository (npm run bench), not from the installed package');
     const { bench } = (await import(/* @vite-ignore */ script.href)) as { bench: (argv: string[]) => Promise<number> };
     if ((await bench(args)) !== 0) throw new ResnetWebGpuError('bench-failed', 'the benchmark failed (see above)');
