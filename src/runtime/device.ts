@@ -107,13 +107,14 @@ const QUIET_SHARE = 0.9;
 
 /**
  * Where waiting spins (Gpu.spinsWhileWaiting), holds a repeated job's waits on the GPU (a
- * schedule's runs) on a timer, `gpu.quiet`, for most of the time the job is expected to take: its
- * last run's, or a fifth less when that run was found done as soon as the timer fired (it may have
- * been done well before). In Node on SwiftShader (2 cores), ResNet-50's runs took 1.3–1.7 s with
- * Dawn ticking throughout, 0.9–1.0 s so.
+ * schedule's runs) on a timer, `gpu.quiet`, for most of the time the job is expected to take: the
+ * least of its last 4 runs' times (a slow one, a pause, does not hold the next ones back), a run
+ * found done as soon as the timer fired counting a fifth less (it may have been done well before).
+ * In Node on SwiftShader (2 cores), ResNet-50's runs took 1.3–1.7 s with Dawn ticking throughout,
+ * 0.9–1.0 s so.
  */
 export class WaitHold {
-  private expectedMs?: number;
+  private readonly recentMs: number[] = [];
   private heldMs = 0;
   private submitted = 0;
 
@@ -122,14 +123,15 @@ export class WaitHold {
   /** Just after the job's submit. */
   start(): void {
     this.submitted = performance.now();
-    this.heldMs = this.gpu.spinsWhileWaiting && this.expectedMs ? QUIET_SHARE * this.expectedMs : 0;
+    this.heldMs = this.gpu.spinsWhileWaiting && this.recentMs.length ? QUIET_SHARE * Math.min(...this.recentMs) : 0;
     if (this.heldMs) this.gpu.quiet = new Promise((resolve) => setTimeout(resolve, this.heldMs));
   }
 
   /** Once the job's result is in. */
   done(): void {
     const ms = performance.now() - this.submitted;
-    this.expectedMs = this.heldMs && ms - this.heldMs < 2 ? 0.8 * this.expectedMs! : ms;
+    this.recentMs.push(this.heldMs && ms - this.heldMs < 2 ? 0.8 * ms : ms);
+    if (this.recentMs.length > 4) this.recentMs.shift();
   }
 }
 
