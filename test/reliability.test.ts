@@ -478,8 +478,10 @@ describe('waiting on the GPU', () => {
       const spinning = await runs(false);
       const held = await runs(true);
       expect(bits(held.logits)).toEqual(bits(spinning.logits));
-      expect(spinning.mapAfterMs).toBeLessThan(1);
-      expect(held.mapAfterMs, `a run: ${held.ms.toFixed(1)} ms held, ${spinning.ms.toFixed(1)} ms not`).toBeGreaterThan(0.5 * held.ms);
+      // Asked for at once without the hold; with it, once most of the run has passed (the hold
+      // goes by the fastest of the last runs, and these small runs vary by ±30%).
+      expect(spinning.mapAfterMs, `a run: ${spinning.ms.toFixed(1)} ms`).toBeLessThan(0.1 * spinning.ms);
+      expect(held.mapAfterMs, `a run: ${held.ms.toFixed(1)} ms`).toBeGreaterThan(0.3 * held.ms);
     } finally {
       GPUQueue.prototype.submit = submit;
       GPUBuffer.prototype.mapAsync = mapAsync;

@@ -108,13 +108,14 @@ const QUIET_SHARE = 0.9;
 /**
  * Where waiting spins (Gpu.spinsWhileWaiting), holds a repeated job's waits on the GPU (a
  * schedule's runs) on a timer, `gpu.quiet`, for most of the time the job is expected to take: the
- * least of its last 4 runs' times (a slow one, a pause, does not hold the next ones back), a run
- * found done as soon as the timer fired counting a fifth less (it may have been done well before).
- * In Node on SwiftShader (2 cores), ResNet-50's runs took 1.3–1.7 s with Dawn ticking throughout,
+ * least of its last 4 runs' times (a slow one, a pause, does not hold the next ones back), a fifth
+ * less after a run found done as soon as the timer fired (it may have been done well before). In
+ * Node on SwiftShader (2 cores), ResNet-50's runs took 1.3–1.7 s with Dawn ticking throughout,
  * 0.9–1.0 s so.
  */
 export class WaitHold {
   private readonly recentMs: number[] = [];
+  private foundDone = false;
   private heldMs = 0;
   private submitted = 0;
 
@@ -123,14 +124,16 @@ export class WaitHold {
   /** Just after the job's submit. */
   start(): void {
     this.submitted = performance.now();
-    this.heldMs = this.gpu.spinsWhileWaiting && this.recentMs.length ? QUIET_SHARE * Math.min(...this.recentMs) : 0;
+    const expected = this.recentMs.length ? Math.min(...this.recentMs) * (this.foundDone ? 0.8 : 1) : 0;
+    this.heldMs = this.gpu.spinsWhileWaiting ? QUIET_SHARE * expected : 0;
     if (this.heldMs) this.gpu.quiet = new Promise((resolve) => setTimeout(resolve, this.heldMs));
   }
 
   /** Once the job's result is in. */
   done(): void {
     const ms = performance.now() - this.submitted;
-    this.recentMs.push(this.heldMs && ms - this.heldMs < 2 ? 0.8 * ms : ms);
+    this.foundDone = this.heldMs > 0 && ms - this.heldMs < 2;
+    this.recentMs.push(ms);
     if (this.recentMs.length > 4) this.recentMs.shift();
   }
 }
