@@ -33,7 +33,7 @@ function swiftShaderIcds(): string[] {
 function hasVulkanDrivers(): boolean {
   if (process.platform !== 'linux' || ['VK_ICD_FILENAMES', 'VK_DRIVER_FILES', 'VK_ADD_DRIVER_FILES'].some((v) => process.env[v])) return true;
   const { XDG_CONFIG_DIRS = '/etc/xdg', XDG_DATA_HOME = join(homedir(), '.local', 'share'), XDG_DATA_DIRS = '/usr/local/share:/usr/share' } = process.env;
-  const dirs = [...XDG_CONFIG_DIRS.split(':'), '/etc', XDG_DATA_HOME, ...XDG_DATA_DIRS.split(':')].map((d) => join(d, 'vulkan', 'icd.d'));
+  const dirs = [...XDG_CONFIG_DIRS.split(':'), '/usr/local/etc', '/etc', XDG_DATA_HOME, ...XDG_DATA_DIRS.split(':')].map((d) => join(d, 'vulkan', 'icd.d'));
   return dirs.some((d) => existsSync(d) && readdirSync(d).some((f) => f.endsWith('.json')));
 }
 
