@@ -122,6 +122,15 @@ describe('the CLI', () => {
     ]);
   });
 
+  test("without a Vulkan driver installed, the CLI goes to SwiftShader without the Vulkan loader's warnings", () => {
+    const env = { ...process.env };
+    for (const v of ['VK_ICD_FILENAMES', 'VK_DRIVER_FILES', 'VK_ADD_DRIVER_FILES']) delete env[v];
+    const png = new PNG({ width: 2, height: 2 });
+    const r = spawnSync(process.execPath, [BIN, 'classify', '-m', model, file('two.png', PNG.sync.write(png))], { cwd: dir, encoding: 'utf8', timeout: 120_000, env });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/vkCreateInstance|Found no drivers/);
+  });
+
   test('a 1×1 image classifies', () => {
     const png = new PNG({ width: 1, height: 1 });
     png.data.set([12, 200, 90, 255]);
