@@ -526,9 +526,10 @@ export function checkPrepared(prepared: PreparedWeights, source: string): LayerO
   return ops;
 }
 
-/** Most blocks a config may have (ResNet-1001 has 333): bounds the work of describing it. */
+/** A schedule's key: the input shape it was built for. */
 const shapeKey = (s: Shape4): string => `${s.n}x${s.h}x${s.w}x${s.c}`;
 
+/** Most blocks a config may have (ResNet-1001 has 333): bounds the work of describing it. */
 const MAX_BLOCKS = 10_000;
 
 function checkConfig(config: ResNetConfig, source: string): void {
