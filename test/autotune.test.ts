@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { CONV_VARIANTS, createNodeGpu, fileTuneCache, InputError, ResNetModel, type Gpu, type TuneCache } from '../src/node';
-import { defaultConvVariants, winogradGemmVariant } from '../src/kernels/conv2d';
+import { convOutputSize, defaultConvVariants, suitsMap, winogradGemmVariant } from '../src/kernels/conv2d';
 import { autotune, type Candidate, type ProgramSequence, type Tunable, type Tuning } from '../src/runtime/autotune';
 import { canProfile } from '../src/runtime/profiler';
 import { bindBuffers, destroyBuffer, storageBuffer } from '../src/runtime/buffers';
@@ -21,6 +21,12 @@ const memoryCache = (): TuneCache & { entries: Map<string, string> } => {
 
 const SHAPE = [2, 3, 40, 40];
 const input = randomInput(SHAPE, 7);
+
+/** A tuned conv's output pixels (all images'), from its shape key. */
+function outputPixels(t: Tuning): number {
+  const [n, h, w, , kH, kW, sH, sW, top, left, bottom, right, dH, dW] = /^conv (\d+)x(\d+)x(\d+)x(\d+) → \d+ k(\d+)x(\d+) s(\d+)x(\d+) p(\d+),(\d+),(\d+),(\d+) d(\d+)x(\d+)$/.exec(t.shape)!.slice(1).map(Number);
+  return n * convOutputSize(h, kH, sH, top, bottom, dH) * convOutputSize(w, kW, sW, left, right, dW);
+}
 
 // Every variant, as on a GPU (a fallback adapter's default is `register` alone: the next test).
 const ALL = { kernels: CONV_VARIANTS };
@@ -46,7 +52,9 @@ test('each conv shape is measured once, runs its fastest candidate, and a second
     return winogradTiles({ n, h, w, c: 1 }, m, winogradGemmVariant(CONV_VARIANTS)).tilesPad;
   };
   const gemmRows = (t: Tuning, m: 2 | 4): number => rowsPerXi(t, m) * (m + 2) ** 2;
-  const candidates = (t: Tuning): string[] => [...CONV_VARIANTS, ...(winograd.has(t.label) ? ['winograd2', ...(gemmRows(t, 4) < gemmRows(t, 2) ? ['winograd4'] : [])] : [])];
+  // quad4px is a candidate on small maps only.
+  const direct = (t: Tuning): string[] => CONV_VARIANTS.filter((v) => suitsMap(v, outputPixels(t)));
+  const candidates = (t: Tuning): string[] => [...direct(t), ...(winograd.has(t.label) ? ['winograd2', ...(gemmRows(t, 4) < gemmRows(t, 2) ? ['winograd4'] : [])] : [])];
   for (const group of [true, false]) expect(measured.some((t) => winograd.has(t.label) === group && Object.keys(t.ms).length === candidates(t).length)).toBe(true);
   const lost = (v: string): boolean => measured.some((t) => t.ms[v] > 1.5 * Math.min(...Object.values(t.ms)));
   for (const t of measured) for (const v of candidates(t)) if (!(v in t.ms)) expect(lost(v), `${v} left out of ${t.label} unbeaten`).toBe(true);
@@ -135,9 +143,9 @@ test('a tuning that fails after the first run is done again before the next run,
   await model.dispose();
 });
 
-test('by default a fallback adapter measures only a barrier-free variant (and Winograd), a GPU ksplit and the tiled ones', async () => {
+test('by default a fallback adapter measures only barrier-free variants (and Winograd), a GPU ksplit and the tiled ones', async () => {
   const fake = (isFallbackAdapter: boolean, features: string[]) => ({ adapter: { isFallbackAdapter }, device: { features: new Set(features) } }) as unknown as Gpu;
-  expect(defaultConvVariants(fake(true, ['subgroups']))).toEqual(['quad2x2']);
+  expect(defaultConvVariants(fake(true, ['subgroups']))).toEqual(['quad2x2', 'quad4px']);
   expect(defaultConvVariants(fake(true, []))).toEqual(['register']);
   expect(defaultConvVariants(fake(false, ['subgroups']))).toEqual(['ksplit', 'ksplit16', 'tiled128', 'tiled64']);
   expect(defaultConvVariants(fake(false, []))).toEqual(['ksplit', 'ksplit16', 'tiled128', 'tiled64']);
@@ -148,6 +156,10 @@ test('by default a fallback adapter measures only a barrier-free variant (and Wi
   const { layers } = model.kernelChoices();
   expect(layers.some((t) => t.from === 'measured')).toBe(true);
   for (const t of layers) expect([t.variant, ...Object.keys(t.ms)].filter((v) => !allowed.includes(v)), t.label).toEqual([]);
+  // quad4px only where the map is smaller than a quad2x2 tile (28 pixels): here layer3's and layer4's.
+  const measured = layers.filter((t) => t.from === 'measured');
+  expect(measured.filter((t) => outputPixels(t) < 28).length).toBeGreaterThan(0);
+  for (const t of measured) expect('quad4px' in t.ms, `${t.label}: ${outputPixels(t)} pixels`).toBe(outputPixels(t) < 28);
   await model.dispose();
 });
 
@@ -255,7 +267,7 @@ test('one variant and no Winograd run without measuring; options.kernels and opt
   await model.dispose();
   const empty = ResNetModel.load(gpu, smallModel(), 'small', { kernels: [] });
   await expect(empty).rejects.toThrow(InputError);
-  await expect(empty).rejects.toThrow(/options\.kernels must be a non-empty list of register, quad, quad2x2, ksplit, ksplit16, tiled128, tiled64; got \[\]/);
+  await expect(empty).rejects.toThrow(/options\.kernels must be a non-empty list of register, quad, quad2x2, quad4px, ksplit, ksplit16, tiled128, tiled64; got \[\]/);
   await expect(ResNetModel.load(gpu, smallModel(), 'small', { kernels: ['fast' as never] })).rejects.toThrow(/got \["fast"\]/);
   const noSubgroups = { adapter: { ...gpu.adapter, isFallbackAdapter: true }, device: { features: new Set() } } as unknown as Gpu;
   await expect(ResNetModel.load(noSubgroups, smallModel(), 'small', { kernels: ['quad'] })).rejects.toThrow(/"quad" needs the WebGPU 'subgroups' feature, which this device \(.*\) lacks/);

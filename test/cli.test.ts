@@ -101,7 +101,7 @@ test('info reports the architecture and the memory plan the model makes', async 
   // Every conv of ResNet-18 (20 with the downsamples) has a pick from the autotune: a direct
   // variant, or Winograd for a 3×3 stride-1 conv.
   expect(report.kernels.layers).toHaveLength(20);
-  for (const t of report.kernels.layers) expect(['register', 'quad', 'quad2x2', 'ksplit', 'ksplit16', 'tiled128', 'tiled64', ...(/k3x3 s1x1/.test(t.shape) ? ['winograd2', 'winograd4'] : [])]).toContain(t.variant);
+  for (const t of report.kernels.layers) expect(['register', 'quad', 'quad2x2', 'quad4px', 'ksplit', 'ksplit16', 'tiled128', 'tiled64', ...(/k3x3 s1x1/.test(t.shape) ? ['winograd2', 'winograd4'] : [])]).toContain(t.variant);
 
   const text = cli('info', '--model', ref.model);
   expect(text.status, text.stderr).toBe(0);

@@ -3,6 +3,7 @@ import registerTile from '../shaders/conv2d_tile.wgsl?raw';
 import registerShader from '../shaders/conv2d.wgsl?raw';
 import quadShader from '../shaders/conv2d_quad.wgsl?raw';
 import quad2x2Shader from '../shaders/conv2d_quad2x2.wgsl?raw';
+import quad4pxShader from '../shaders/conv2d_quad4px.wgsl?raw';
 import tiledShader from '../shaders/conv2d_tiled.wgsl?raw';
 import ksplitShader from '../shaders/conv2d_ksplit.wgsl?raw';
 import type { Gpu } from '../runtime/device';
@@ -34,24 +35,28 @@ export interface Conv2dAttributes {
  * - `quad2x2`: conv2d_quad2x2.wgsl, `register` with each quad sharing both its input and its
  *   weight loads in pairs (quadSwapX/Y); needs 'subgroups'. In Chromium's SwiftShader ~15% less
  *   GPU time than `quad` for ResNet-50 (every layer 8–27%).
+ * - `quad4px`: conv2d_quad4px.wgsl, a quad per 4 pixels × 64 channels, its input loads shared
+ *   (quadBroadcast); needs 'subgroups'. For maps of a few pixels (suitsMap), where `quad2x2`'s
+ *   28-pixel tiles are mostly copies of the last pixel: 6× faster on a 2×2 map on SwiftShader.
  * - `ksplit`, `ksplit16`: conv2d_ksplit.wgsl, 16 pixels × 32 (16) channels per workgroup of 256,
  *   K split 8 (16) ways inside it; made for GPUs, where they fill the SMs on small maps (at batch
  *   1 on an H100, `ksplit16` the 14×14 and 7×7 stages, `ksplit` most of the larger ones).
  * - `tiled128`, `tiled64`: conv2d_tiled.wgsl, workgroup-memory tiles of 128 or 64 pixels × 128
  *   channels; made for GPUs' large early-stage maps.
  */
-export const CONV_VARIANTS = ['register', 'quad', 'quad2x2', 'ksplit', 'ksplit16', 'tiled128', 'tiled64'] as const;
+export const CONV_VARIANTS = ['register', 'quad', 'quad2x2', 'quad4px', 'ksplit', 'ksplit16', 'tiled128', 'tiled64'] as const;
 export type ConvVariant = (typeof CONV_VARIANTS)[number];
 /** The kernels that can run Winograd's GEMM (per-image weights): those on conv2d_common.wgsl. */
-export type WinogradGemmVariant = 'register' | 'quad' | 'quad2x2' | 'ksplit' | 'ksplit16';
+export type WinogradGemmVariant = 'register' | 'quad' | 'quad2x2' | 'quad4px' | 'ksplit' | 'ksplit16';
 
 /** Whether the device can run the `quad` and `quad2x2` variants. */
 export const hasSubgroups = (gpu: Gpu): boolean => gpu.device.features.has('subgroups');
-export const needsSubgroups = (variant: ConvVariant): boolean => variant === 'quad' || variant === 'quad2x2';
+export const needsSubgroups = (variant: ConvVariant): boolean => variant === 'quad' || variant === 'quad2x2' || variant === 'quad4px';
 
 /**
  * The variants the autotune measures unless told otherwise (ModelOptions.kernels). On a fallback
- * (CPU) adapter one: `quad2x2` where the device has subgroups, else `register`. On SwiftShader the
+ * (CPU) adapter `quad2x2` (and, on small maps only, `quad4px`) where the device has subgroups, else
+ * `register`. On SwiftShader the
  * tiled variants measured 2–4× slower than `register` on every ResNet-50 layer (and compiling them
  * took ~0.75 s before the autotune could rule them out); `quad` took ~10% off
  * ResNet-50's GPU time and `quad2x2` ~15% more, faster than `quad` on every layer. On a GPU
@@ -60,7 +65,7 @@ export const needsSubgroups = (variant: ConvVariant): boolean => variant === 'qu
  * consecutive invocations, which only SwiftShader guarantees.
  */
 export function defaultConvVariants(gpu: Gpu): readonly ConvVariant[] {
-  if (gpu.adapter.isFallbackAdapter) return [hasSubgroups(gpu) ? 'quad2x2' : 'register'];
+  if (gpu.adapter.isFallbackAdapter) return hasSubgroups(gpu) ? ['quad2x2', 'quad4px'] : ['register'];
   return ['ksplit', 'ksplit16', 'tiled128', 'tiled64'];
 }
 
@@ -84,6 +89,7 @@ const KERNELS: Record<ConvVariant, { name: string; shader: string }> = {
   // The quad kernels' `enable` directive must come first.
   quad: { name: 'conv2d_quad', shader: `${quadShader}\n${registerCommon}\n${registerTile}` },
   quad2x2: { name: 'conv2d_quad2x2', shader: `${quad2x2Shader}\n${registerCommon}\n${registerTile}` },
+  quad4px: { name: 'conv2d_quad4px', shader: `${quad4pxShader}\n${registerCommon}\n${registerTile}` },
   ksplit: { name: 'conv2d_ksplit', shader: `${ksplitShader}\n${registerCommon}` },
   ksplit16: { name: 'conv2d_ksplit', shader: `${ksplitShader}\n${registerCommon}` },
   tiled128: { name: 'conv2d_tiled', shader: tiledShader },
@@ -96,11 +102,20 @@ export function convKernel(variant: ConvVariant): Kernel & { variant: ConvVarian
   return { variant, constants: CONSTANTS[variant] ?? {}, ...KERNELS[variant] };
 }
 
-/** As the register kernels' @workgroup_size. */
-const REGISTER_WORKGROUP_SIZE = 16;
+/** As the register kernels' @workgroup_size (`quad4px`'s: one quad). */
+const registerWorkgroupSize = (variant: ConvVariant): number => (variant === 'quad4px' ? 4 : 16);
 
-/** Output pixels × vec4 of output channels of one invocation (register, quad), one quad (quad2x2) or one workgroup of 256 (ksplit, tiled), as in the shaders. */
-const TILE: Record<ConvVariant, [number, number]> = { register: [16, 4], quad: [16, 4], quad2x2: [28, 8], ksplit: [16, 8], ksplit16: [16, 4], tiled128: [128, 32], tiled64: [64, 32] };
+/** Output pixels × vec4 of output channels of one invocation (register, quad), one quad (quad2x2, quad4px) or one workgroup of 256 (ksplit, tiled), as in the shaders. */
+const TILE: Record<ConvVariant, [number, number]> = { register: [16, 4], quad: [16, 4], quad2x2: [28, 8], quad4px: [4, 16], ksplit: [16, 8], ksplit16: [16, 4], tiled128: [128, 32], tiled64: [64, 32] };
+
+/**
+ * Whether `variant` is a candidate for a conv with `pixels` output pixels (all images'): `quad4px`
+ * only on maps smaller than one `quad2x2` tile, every other variant anywhere. Against `quad2x2` on
+ * SwiftShader `quad4px` was ~6× faster on 1–4-pixel maps and 1.8× on 16, but even at 49–64 and
+ * 1.5× slower on 14×14 3×3 convs; measured on ResNet-50's 7×7 layer4 too, it lost every shape and
+ * added 0.6 s to the tuning.
+ */
+export const suitsMap = (variant: ConvVariant, pixels: number): boolean => variant !== 'quad4px' || pixels < TILE.quad2x2[0];
 
 export function convOutputSize(input: number, kernel: number, stride: number, padBefore: number, padAfter: number, dilation: number): number {
   return Math.floor((input + padBefore + padAfter - dilation * (kernel - 1) - 1) / stride) + 1;
@@ -153,12 +168,12 @@ export class Conv2dProgram implements Program {
     const [tileM, tileN4] = TILE[variant];
     const colBlocks = Math.ceil(outC4 / tileN4);
     // `quad` gives each quad of invocations one pixel tile: its channel blocks rounded up to whole quads.
-    // A `quad2x2` tile is a quad's: 4 invocations.
-    const tiles = Math.ceil(pixels / tileM) * (variant === 'quad' ? Math.ceil(colBlocks / 4) * 4 : colBlocks) * (variant === 'quad2x2' ? 4 : 1);
+    // A `quad2x2` or `quad4px` tile is a quad's: 4 invocations.
+    const tiles = Math.ceil(pixels / tileM) * (variant === 'quad' ? Math.ceil(colBlocks / 4) * 4 : colBlocks) * (variant === 'quad2x2' || variant === 'quad4px' ? 4 : 1);
     // The register kernels run in workgroups of 16 (their shaders' size): SwiftShader deals a dispatch's
     // workgroups out to its threads whole, so a 14×14 conv's 208 invocations in groups of 64 left one
     // of 2 cores idle for a quarter of it; in groups of 16 layer3's 1×1 convs ran ~12% faster.
-    this.workgroups = isRegister(variant) ? workgroupsFor(tiles, REGISTER_WORKGROUP_SIZE) : workgroupsFor(tiles, 1);
+    this.workgroups = isRegister(variant) ? workgroupsFor(tiles, registerWorkgroupSize(variant)) : workgroupsFor(tiles, 1);
     this.tuneKey = `conv ${input.n}x${input.h}x${input.w}x${input.c} → ${attrs.outChannels} k${attrs.kernelH}x${attrs.kernelW} s${attrs.strideH}x${attrs.strideW} p${attrs.pads.join(',')} d${attrs.dilationH}x${attrs.dilationW}`;
     this.flops = 2 * pixels * attrs.outChannels * attrs.kernelH * attrs.kernelW * input.c;
   }

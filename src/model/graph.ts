@@ -1,5 +1,5 @@
 import { BatchNormProgram } from '../kernels/batchnorm';
-import { Conv2dProgram, CONV_VARIANTS, convOutputSize, packConvWeights, winogradGemmVariant, type Conv2dAttributes, type ConvVariant, type WinogradGemmVariant } from '../kernels/conv2d';
+import { Conv2dProgram, CONV_VARIANTS, convOutputSize, packConvWeights, suitsMap, winogradGemmVariant, type Conv2dAttributes, type ConvVariant, type WinogradGemmVariant } from '../kernels/conv2d';
 import { fcLanes, FullyConnectedProgram, packFcWeights } from '../kernels/fully-connected';
 import { PadChannelsProgram } from '../kernels/pad-channels';
 import { globalPool, PoolProgram } from '../kernels/pool';
@@ -375,7 +375,7 @@ function padToResidual(op: ConvOp, x: Shape4, residual: Shape4, weights: GpuWeig
 /** A stem conv that runs as a stride-1 conv over its input's stacked 2×2 pixel blocks (see ../kernels/space-to-depth.ts); its weights are uploaded rearranged. */
 const stackedStem = (op: ConvOp): boolean => op.residual === undefined && useSpaceToDepth(op.kernel, op.stride, op.inChannels);
 
-/** A conv op's step, with one candidate program per variant for the autotune. */
+/** A conv op's step, with one candidate program per variant that suits its map (suitsMap) for the autotune. */
 function convStep(
   op: ConvOp,
   x: Shape4,
@@ -386,7 +386,9 @@ function convStep(
   input = op.input,
   weight = weights.get(`${op.name}.weight`),
 ): Step & { program: Conv2dProgram } {
-  const candidates = variants.map((variant) => new Conv2dProgram(x, attrs, variant));
+  const all = variants.map((variant) => new Conv2dProgram(x, attrs, variant));
+  const suiting = all.filter((c) => suitsMap(c.variant, c.output.n * c.output.h * c.output.w));
+  const candidates = suiting.length ? suiting : all;
   return {
     label: op.name,
     program: candidates[0],

@@ -17,7 +17,8 @@ import { parameterCount, type ModelMeta, type PreparedWeights, type TensorMap } 
 export interface ModelOptions {
   /**
    * The convolution variants the autotune may choose among (default: defaultConvVariants:
-   * the ksplit and tiled ones on a GPU, `quad2x2` or `register` on a fallback adapter); one
+   * the ksplit and tiled ones on a GPU, `quad2x2` and `quad4px` or `register` on a fallback
+   * adapter; `quad4px` only on maps smaller than a `quad2x2` tile, unless it is the only one); one
    * variant runs everywhere unmeasured (Winograd aside). Winograd's GEMMs run on the first listed of
    * `quad2x2`, `quad`, `ksplit` and `ksplit16` (winogradGemmVariant), else on `register`. The quad kernels need the device's
    * 'subgroups' feature.

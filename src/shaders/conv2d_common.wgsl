@@ -1,4 +1,4 @@
-// What the register conv kernels share (conv2d.wgsl, conv2d_quad.wgsl, conv2d_quad2x2.wgsl, with
+// What the register conv kernels share (conv2d.wgsl, conv2d_quad*.wgsl, with
 // conv2d_tile.wgsl's tile epilogue; and conv2d_ksplit.wgsl; ../kernels/conv2d.ts joins each to this
 // file): parameters, bindings, the per-pixel helpers and the epilogue.
 //

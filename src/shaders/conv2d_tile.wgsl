@@ -1,4 +1,4 @@
-// The register kernels' tile epilogue (conv2d.wgsl, conv2d_quad.wgsl, conv2d_quad2x2.wgsl; joined
+// The register kernels' tile epilogue (conv2d.wgsl, conv2d_quad*.wgsl; joined
 // after conv2d_common.wgsl): each kernel's ROWS accumulators, through store().
 
 // Columns by constant index: indexed by a loop variable, SwiftShader keeps the matrices in memory.
