@@ -49,18 +49,17 @@ export type ConvVariant = (typeof CONV_VARIANTS)[number];
 /** The kernels that can run Winograd's GEMM (per-image weights): those on conv2d_common.wgsl. */
 export type WinogradGemmVariant = 'register' | 'quad' | 'quad2x2' | 'quad4px' | 'ksplit' | 'ksplit16';
 
-/** Whether the device can run the `quad` and `quad2x2` variants. */
+/** Whether the device can run the quad variants (`quad`, `quad2x2`, `quad4px`). */
 export const hasSubgroups = (gpu: Gpu): boolean => gpu.device.features.has('subgroups');
 export const needsSubgroups = (variant: ConvVariant): boolean => variant === 'quad' || variant === 'quad2x2' || variant === 'quad4px';
 
 /**
  * The variants the autotune measures unless told otherwise (ModelOptions.kernels). On a fallback
  * (CPU) adapter `quad2x2` (and, on small maps only, `quad4px`) where the device has subgroups, else
- * `register`. On SwiftShader the
- * tiled variants measured 2–4× slower than `register` on every ResNet-50 layer (and compiling them
- * took ~0.75 s before the autotune could rule them out); `quad` took ~10% off
- * ResNet-50's GPU time and `quad2x2` ~15% more, faster than `quad` on every layer. On a GPU
- * the ksplit and tiled ones (`ksplit` first: it runs a shape's untuned first run): on an H100
+ * `register`. On SwiftShader the tiled variants measured 2–4× slower than `register` on every
+ * ResNet-50 layer (and compiling them took ~0.75 s before the autotune could rule them out);
+ * `quad` took ~10% off ResNet-50's GPU time and `quad2x2` ~15% more, faster than `quad` on every
+ * layer. On a GPU the ksplit and tiled ones (`ksplit` first: it runs a shape's untuned first run): on an H100
  * `register` lost to them by 4–50× on every layer measured. The quad kernels assume quads of
  * consecutive invocations, which only SwiftShader guarantees.
  */
